@@ -1,0 +1,91 @@
+import { InvalidArgumentError } from 'commander';
+import { parseDuration, SizeParseError } from '../config/sizes.js';
+
+/**
+ * Argument parsers for commander (`.argParser`). They throw InvalidArgumentError, which commander
+ * prints as one usage line (exit 2).
+ */
+
+/** Where a restore stops: a moment, a binlog position, or a GTID. */
+export type RestorePoint =
+  | { readonly kind: 'time'; readonly at: Date }
+  | { readonly kind: 'position'; readonly file: string; readonly position: number }
+  | { readonly kind: 'gtid'; readonly gtid: string };
+
+export const RESTORE_POINT_HELP =
+  'TIME is ISO 8601 (2026-11-25T14:03:00Z, 2026-11-25T15:03:00+01:00; "2026-11-25 14:03" without a zone is UTC), ' +
+  'a relative "15m ago", a binlog position (mysql-bin.000042:1337) or a GTID (0-1-865)';
+
+/** `now` is injected so that "15m ago" is testable. */
+export function parseRestorePoint(value: string, now: () => Date = () => new Date()): RestorePoint {
+  const text = value.trim();
+  const position = /^([A-Za-z0-9_.-]+\.\d{6,}):(\d+)$/.exec(text);
+  if (position) return { kind: 'position', file: position[1] as string, position: Number(position[2]) };
+  if (/^\d{4}-\d{2}-\d{2}$/.test(text)) {
+    throw new InvalidArgumentError(`add a time of day, e.g. ${text}T00:00:00Z.`);
+  }
+  if (/^\d+-\d+-\d+(,\d+-\d+-\d+)*$/.test(text) || /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:\d+(-\d+)?$/i.test(text)) {
+    return { kind: 'gtid', gtid: text };
+  }
+  const ago = /^(.+?)\s+ago$/i.exec(text);
+  if (ago) {
+    try {
+      return { kind: 'time', at: new Date(now().getTime() - parseDuration(ago[1] as string)) };
+    } catch (error) {
+      if (!(error instanceof SizeParseError)) throw error;
+    }
+  }
+  const at = parseTime(text);
+  if (at) return { kind: 'time', at };
+  throw new InvalidArgumentError(`expected a time, position or GTID: ${RESTORE_POINT_HELP}.`);
+}
+
+function parseTime(text: string): Date | undefined {
+  const m = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)\s*(Z|[+-]\d{2}:?\d{2})?$/i.exec(text);
+  if (!m) return undefined;
+  const zone = m[3] ? (m[3].toUpperCase() === 'Z' ? 'Z' : m[3].replace(/^([+-]\d{2})(\d{2})$/, '$1:$2')) : 'Z';
+  const date = new Date(`${m[1]}T${m[2]}${zone}`);
+  return Number.isNaN(date.getTime()) ? undefined : date;
+}
+
+export interface TableName {
+  readonly database: string;
+  readonly table: string;
+}
+
+/** `shop.orders` or `` `my.db`.`my table` `` */
+export function parseTableName(value: string): TableName {
+  const quoted = /^`((?:[^`]|``)+)`\.`((?:[^`]|``)+)`$/.exec(value);
+  if (quoted) return { database: (quoted[1] as string).replace(/``/g, '`'), table: (quoted[2] as string).replace(/``/g, '`') };
+  const plain = /^([^.`\s]+)\.([^.`\s]+)$/.exec(value);
+  if (plain) return { database: plain[1] as string, table: plain[2] as string };
+  throw new InvalidArgumentError('expected DATABASE.TABLE, e.g. shop.orders (quote names containing dots with backticks).');
+}
+
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** `db2.internal:3306`, `[::1]:3307` */
+export function parseHostPort(value: string): HostPort {
+  const m = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d{1,5})$/.exec(value);
+  const port = Number(m?.[3]);
+  if (!m || port < 1 || port > 65535) throw new InvalidArgumentError('expected HOST:PORT, e.g. 10.0.0.5:3306.');
+  return { host: (m[1] ?? m[2]) as string, port };
+}
+
+/** Milliseconds from "30d", "12h", "1h30m". */
+export function parseDurationArg(value: string): number {
+  try {
+    return parseDuration(value);
+  } catch {
+    throw new InvalidArgumentError('expected a duration such as 6h, 2d or 1h30m.');
+  }
+}
+
+/** A dump tier name as written in a schedule file. */
+export function parseTierName(value: string): string {
+  if (!/^[a-z0-9][a-z0-9_-]{0,31}$/.test(value)) throw new InvalidArgumentError('expected a tier name such as daily.');
+  return value;
+}

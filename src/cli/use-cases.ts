@@ -1,0 +1,66 @@
+import { ArchiverError } from '../errors.js';
+import { runCheck } from '../ops/check.js';
+import type { BaseDeps, CommandResult, ConfiguredDeps } from './run-command.js';
+import type { CheckOptions } from './commands/check.js';
+import type { DemoOptions } from './commands/demo.js';
+import type { DumpOptions } from './commands/dump.js';
+import type { ListOptions } from './commands/list.js';
+import type { RdsCleanupOptions } from './commands/rds.js';
+import type { RestorePitrOptions, RestoreTableOptions } from './commands/restore.js';
+import type { RetentionOptions } from './commands/retention.js';
+import type { RunOptions } from './commands/run.js';
+import type { SpoolStatusOptions } from './commands/spool.js';
+import type { StatusOptions } from './commands/status.js';
+import type { VerifyOptions } from './commands/verify.js';
+
+/**
+ * What each command calls once its flags are parsed. The CLI takes this table as a whole so tests
+ * can drive commands with their own use cases; `defaultUseCases` wires the real ones.
+ */
+export interface UseCases {
+  run(options: RunOptions, deps: ConfiguredDeps): Promise<CommandResult>;
+  check(options: CheckOptions, deps: ConfiguredDeps): Promise<CommandResult>;
+  status(options: StatusOptions, deps: ConfiguredDeps): Promise<CommandResult>;
+  dump(options: DumpOptions, deps: ConfiguredDeps): Promise<CommandResult>;
+  list(options: ListOptions, deps: ConfiguredDeps): Promise<CommandResult>;
+  restoreTable(options: RestoreTableOptions, deps: ConfiguredDeps): Promise<CommandResult>;
+  restorePitr(options: RestorePitrOptions, deps: ConfiguredDeps): Promise<CommandResult>;
+  verify(options: VerifyOptions, deps: ConfiguredDeps): Promise<CommandResult>;
+  retention(options: RetentionOptions, deps: ConfiguredDeps): Promise<CommandResult>;
+  rdsCleanup(options: RdsCleanupOptions, deps: ConfiguredDeps): Promise<CommandResult>;
+  demo(options: DemoOptions, deps: BaseDeps): Promise<CommandResult>;
+  spoolStatus(options: SpoolStatusOptions, deps: ConfiguredDeps): Promise<CommandResult>;
+}
+
+function notImplemented(command: string): () => Promise<CommandResult> {
+  return async () => {
+    throw new ArchiverError(`${command} is not implemented in this version`, {
+      hint: 'This build of mysql-archiver does not include that command yet; check for a newer version.',
+    });
+  };
+}
+
+async function check(_options: CheckOptions, deps: ConfiguredDeps): Promise<CommandResult> {
+  const result = await runCheck(deps.config, { logger: deps.logger, signal: deps.signal });
+  if (!result.ok) return 1;
+  const storages = Object.keys(deps.config.storages).length;
+  deps.io.stdout.write(
+    `check passed: ${deps.config.configFile}, ${storages} storage(s), ${deps.schedules.length} schedule(s) in ${deps.config.schedulesDir}\n`,
+  );
+  return 0;
+}
+
+export const defaultUseCases: UseCases = {
+  run: notImplemented('run'),
+  check,
+  status: notImplemented('status'),
+  dump: notImplemented('dump'),
+  list: notImplemented('list'),
+  restoreTable: notImplemented('restore table'),
+  restorePitr: notImplemented('restore pitr'),
+  verify: notImplemented('verify'),
+  retention: notImplemented('retention'),
+  rdsCleanup: notImplemented('rds cleanup'),
+  demo: notImplemented('demo'),
+  spoolStatus: notImplemented('spool status'),
+};

@@ -1,0 +1,139 @@
+/**
+ * Typed errors. Every error the tool raises on purpose carries a stable `code`, an optional `hint`
+ * (a full sentence telling the user what to do) and the exit code the CLI maps it to.
+ * Messages are lowercase, without a final period, and never contain secrets.
+ */
+export const ExitCode = {
+  ok: 0,
+  failure: 1,
+  /** bad usage, configuration or server settings: nothing was changed */
+  usage: 2,
+  interrupted: 130,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+export interface ArchiverErrorOptions {
+  hint?: string;
+  cause?: unknown;
+}
+
+export class ArchiverError extends Error {
+  readonly code: string = 'E_ARCHIVER';
+  readonly exitCode: ExitCode = ExitCode.failure;
+  readonly hint: string | undefined;
+
+  constructor(message: string, options: ArchiverErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.hint = options.hint;
+  }
+}
+
+/** Bad configuration file or schedule: exit 2, nothing changed. */
+export class ConfigError extends ArchiverError {
+  override readonly code = 'E_CONFIG';
+  override readonly exitCode = ExitCode.usage;
+}
+
+/** Bad command-line arguments: exit 2, nothing changed. */
+export class UsageError extends ArchiverError {
+  override readonly code = 'E_USAGE';
+  override readonly exitCode = ExitCode.usage;
+}
+
+/** A server setting or privilege that makes the job impossible: exit 2, nothing changed. */
+export class PreflightError extends ArchiverError {
+  override readonly code = 'E_PREFLIGHT';
+  override readonly exitCode = ExitCode.usage;
+}
+
+/** Base of every storage failure. `retryable` tells the retry wrapper whether another attempt may help. */
+export class StorageError extends ArchiverError {
+  override readonly code: string = 'E_STORAGE';
+  readonly retryable: boolean;
+  /** server-requested delay before the next attempt (Retry-After), in milliseconds */
+  readonly retryAfterMs: number | undefined;
+
+  constructor(
+    message: string,
+    options: ArchiverErrorOptions & { retryable?: boolean; retryAfterMs?: number } = {},
+  ) {
+    super(message, options);
+    this.retryable = options.retryable ?? false;
+    this.retryAfterMs = options.retryAfterMs;
+  }
+}
+
+/** The key does not exist. Never retried. */
+export class StorageNotFoundError extends StorageError {
+  override readonly code = 'E_STORAGE_NOT_FOUND';
+  constructor(readonly storage: string, readonly key: string, options: ArchiverErrorOptions = {}) {
+    super(`${storage}: object not found: ${key}`, { ...options, retryable: false });
+  }
+}
+
+/** What landed differs from what was sent, or an object differs from its manifest record. */
+export class VerificationError extends StorageError {
+  override readonly code = 'E_VERIFY';
+  constructor(message: string, options: ArchiverErrorOptions & { retryable?: boolean } = {}) {
+    // a mismatch right after an upload is worth one more upload; callers checking old objects pass false
+    super(message, { retryable: options.retryable ?? true, ...options });
+  }
+}
+
+/** All attempts of a retried operation failed; the message lists every attempt. */
+export class RetryExhaustedError extends StorageError {
+  override readonly code = 'E_RETRY_EXHAUSTED';
+  constructor(
+    readonly operation: string,
+    readonly attempts: readonly { error: unknown; atMs: number }[],
+  ) {
+    const lines = attempts.map((a, i) => `  attempt ${i + 1}: ${describeError(a.error)}`);
+    const last = attempts[attempts.length - 1]?.error;
+    super(`${operation} failed after ${attempts.length} attempt(s):\n${lines.join('\n')}`, {
+      cause: last,
+      retryable: false,
+    });
+  }
+}
+
+/** The local spool reached its size cap: nothing is dropped, but an operator must act. */
+export class SpoolFullError extends ArchiverError {
+  override readonly code = 'E_SPOOL_FULL';
+}
+
+export class ManifestError extends ArchiverError {
+  override readonly code = 'E_MANIFEST';
+}
+
+export class OperationAbortedError extends ArchiverError {
+  override readonly code = 'E_ABORTED';
+  override readonly exitCode = ExitCode.interrupted;
+  constructor(message = 'operation aborted') {
+    super(message);
+  }
+}
+
+export function describeError(error: unknown): string {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return typeof code === 'string' && !error.message.includes(code) ? `${error.message} (${code})` : error.message;
+  }
+  return String(error);
+}
+
+export function isAbortError(error: unknown): boolean {
+  return (
+    error instanceof OperationAbortedError ||
+    (error instanceof Error && (error.name === 'AbortError' || (error as { code?: unknown }).code === 'ABORT_ERR'))
+  );
+}
+
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new OperationAbortedError();
+}
+
+/** The source database cannot be reached or refused the login. The message names host:port and user, never the password. */
+export class SourceConnectionError extends ArchiverError {
+  override readonly code = 'E_SOURCE_CONNECT';
+}
