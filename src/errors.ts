@@ -137,3 +137,47 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
 export class SourceConnectionError extends ArchiverError {
   override readonly code = 'E_SOURCE_CONNECT';
 }
+
+/** The binlog stream failed: a server error (purged file, server_id clash), a protocol surprise, or a consumer that gave up. */
+export class BinlogStreamError extends ArchiverError {
+  override readonly code: string = 'E_BINLOG_STREAM';
+  /** whether restarting the stream from the last checkpoint may help */
+  readonly retryable: boolean;
+  /** the server's error number, when the server sent the error */
+  readonly errno: number | undefined;
+
+  constructor(message: string, options: ArchiverErrorOptions & { retryable?: boolean; errno?: number } = {}) {
+    super(message, options);
+    this.retryable = options.retryable ?? false;
+    this.errno = options.errno;
+  }
+}
+
+/** The replication connection dropped; restart the stream from the last checkpoint. */
+export class BinlogDisconnectedError extends BinlogStreamError {
+  override readonly code = 'E_BINLOG_DISCONNECTED';
+  constructor(message: string, options: ArchiverErrorOptions = {}) {
+    super(message, { ...options, retryable: true });
+  }
+}
+
+/**
+ * Archived bytes would not be the server's bytes: positions don't join, a checksum fails, a rotation
+ * doesn't chain. Nothing is written past this point; `from`/`to` name the byte range concerned.
+ */
+export class BinlogContinuityError extends ArchiverError {
+  override readonly code = 'E_BINLOG_CONTINUITY';
+  readonly serverFile: string | undefined;
+  readonly from: number | undefined;
+  readonly to: number | undefined;
+
+  constructor(
+    message: string,
+    options: ArchiverErrorOptions & { serverFile?: string; from?: number; to?: number } = {},
+  ) {
+    super(message, options);
+    this.serverFile = options.serverFile;
+    this.from = options.from;
+    this.to = options.to;
+  }
+}

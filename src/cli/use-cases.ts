@@ -1,5 +1,6 @@
 import { ArchiverError } from '../errors.js';
 import { runCheck } from '../ops/check.js';
+import { runDemo } from '../demo/run-demo.js';
 import type { BaseDeps, CommandResult, ConfiguredDeps } from './run-command.js';
 import type { CheckOptions } from './commands/check.js';
 import type { DemoOptions } from './commands/demo.js';
@@ -41,12 +42,28 @@ function notImplemented(command: string): () => Promise<CommandResult> {
 }
 
 async function check(_options: CheckOptions, deps: ConfiguredDeps): Promise<CommandResult> {
-  const result = await runCheck(deps.config, { logger: deps.logger, signal: deps.signal });
+  const result = await runCheck(deps.config, {
+    logger: deps.logger,
+    signal: deps.signal,
+    env: deps.io.env,
+    out: (line) => deps.io.stdout.write(`${line}\n`),
+  });
   if (!result.ok) return 1;
   const storages = Object.keys(deps.config.storages).length;
   deps.io.stdout.write(
     `check passed: ${deps.config.configFile}, ${storages} storage(s), ${deps.schedules.length} schedule(s) in ${deps.config.schedulesDir}\n`,
   );
+  return 0;
+}
+
+async function demo(options: DemoOptions, deps: BaseDeps): Promise<CommandResult> {
+  await runDemo({
+    ...options,
+    out: (line) => deps.io.stdout.write(`${line}\n`),
+    logger: deps.logger,
+    signal: deps.signal,
+    env: deps.io.env,
+  });
   return 0;
 }
 
@@ -61,6 +78,6 @@ export const defaultUseCases: UseCases = {
   verify: notImplemented('verify'),
   retention: notImplemented('retention'),
   rdsCleanup: notImplemented('rds cleanup'),
-  demo: notImplemented('demo'),
+  demo,
   spoolStatus: notImplemented('spool status'),
 };
