@@ -130,9 +130,6 @@ describe('cli (in process)', () => {
     const h = harness();
     expect(await runCli(['--config', sandbox.configFile, 'status'], h.ctx)).toBe(1);
     expect(h.stderr()).toMatch(/^error: status is not implemented in this version\nhint: .+\n$/);
-    const demo = harness();
-    expect(await runCli(['demo'], demo.ctx)).toBe(1);
-    expect(demo.stderr()).toContain('error: demo is not implemented in this version');
   });
 
   it('check loads config and schedules, then runs the preflight use case', async () => {

@@ -1,0 +1,50 @@
+/**
+ * The real `mariadb` and `mariadb-binlog` clients, for loading fixtures and replaying binlogs the
+ * way an operator would. Root over the server's socket needs no password, so none is ever in argv.
+ */
+import { spawn } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { MariadbServer } from './mariadb.js';
+
+export const FIXTURES_DIR = fileURLToPath(new URL('../../../shared/fixtures/', import.meta.url));
+export const TRICKY_SQL = `${FIXTURES_DIR}tricky.sql`;
+export const TRICKY_CHURN_SQL = `${FIXTURES_DIR}tricky-churn.sql`;
+
+/** Runs a SQL file through `mariadb` as root on the socket; rejects with its stderr on failure. */
+export function runSqlFile(server: Pick<MariadbServer, 'socket'>, file: string, database?: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const args = ['--no-defaults', '--socket', server.socket, '-uroot', '--binary-mode', ...(database ? [database] : [])];
+    const child = spawn('mariadb', args, { stdio: ['pipe', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`mariadb < ${file} exited ${code}: ${stderr.trim()}`))));
+    createReadStream(file).on('error', reject).pipe(child.stdin);
+  });
+}
+
+/** `mariadb-binlog FILES... | mariadb` into `server`, as the manual runbook does. */
+export function replayBinlogFiles(server: Pick<MariadbServer, 'socket'>, files: readonly string[], extraBinlogArgs: string[] = []): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const dump = spawn('mariadb-binlog', ['--no-defaults', ...extraBinlogArgs, ...files], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const load = spawn('mariadb', ['--no-defaults', '--socket', server.socket, '-uroot', '--binary-mode'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let stderr = '';
+    dump.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += `mariadb-binlog: ${d}`));
+    load.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += `mariadb: ${d}`));
+    dump.stdout.pipe(load.stdin);
+    let pending = 2;
+    let failed = false;
+    const done = (who: string) => (code: number | null) => {
+      if (code !== 0 && !failed) {
+        failed = true;
+        reject(new Error(`${who} exited ${code}: ${stderr.trim().slice(0, 2000)}`));
+      }
+      if (--pending === 0 && !failed) resolve();
+    };
+    dump.on('close', done('mariadb-binlog'));
+    load.on('close', done('mariadb'));
+    dump.on('error', reject);
+    load.on('error', reject);
+  });
+}
