@@ -161,8 +161,11 @@ class Tailer implements RawTailer {
     proto.binlogData = function (packet: MysqlPacket, connection: unknown) {
       if (zongji.connection === connection && !zongji.stopped) {
         if (packet.isEOF()) tailer.#opts.logger?.warn('binlog stream sent eof');
-        // byte 0 is the OK marker; the rest is the event exactly as in the file
-        else if (!packet.isError()) tailer.#receive(Buffer.from(packet.buffer.subarray(packet.offset + 1, packet.end)));
+        // byte 0 is the OK marker; the rest is the event exactly as in the file. A view, not a
+        // copy: net gives every socket read a fresh buffer and mysql2 concatenates split packets
+        // into new ones, so the bytes stay put until the writer has them on disk (the round-trip
+        // tests compare every archived byte with the server's file)
+        else if (!packet.isError()) tailer.#receive(packet.buffer.subarray(packet.offset + 1, packet.end));
       }
       return original.call(this, packet, connection);
     };

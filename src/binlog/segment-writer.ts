@@ -124,6 +124,15 @@ export async function createSegmentWriter(opts: SegmentWriterOptions): Promise<S
 
 interface OpenSegment {
   handle: FileHandle;
+  /** events not yet written: one write per WRITE_BATCH bytes instead of a syscall per event */
+  pending: Buffer[];
+  pendingBytes: number;
+  /** bytes written since the last background datasync was started */
+  unsynced: number;
+  /** a datasync running in the background, so the fsync at the seal has little left to flush */
+  syncing: Promise<void> | undefined;
+  /** the batch being written: events keep arriving while the kernel copies the previous batch */
+  writing: Promise<void> | undefined;
   tmpPath: string;
   startPos: number;
   hash: Hash;
@@ -137,6 +146,8 @@ interface OpenSegment {
 }
 
 const NO_CONTENT = -1;
+const WRITE_BATCH = 1024 * 1024;
+const BACKGROUND_SYNC_BYTES = 16 * 1024 * 1024;
 
 class Writer implements SegmentWriter {
   readonly #opts: SegmentWriterOptions;
@@ -308,7 +319,10 @@ class Writer implements SegmentWriter {
       seg = await this.#openSegment(start);
       this.#open = seg;
     }
-    await writeAll(seg.handle, raw);
+    // the tailer hands over a buffer of its own, so keeping a reference until the write is safe
+    seg.pending.push(raw);
+    seg.pendingBytes += raw.length;
+    if (seg.pendingBytes >= WRITE_BATCH) await startFlush(seg);
     seg.hash.update(raw);
     seg.size += raw.length;
     if (seg.events === NO_CONTENT) {
@@ -336,6 +350,11 @@ class Writer implements SegmentWriter {
     const handle = await open(tmpPath, 'wx');
     const seg: OpenSegment = {
       handle,
+      pending: [],
+      pendingBytes: 0,
+      unsynced: 0,
+      syncing: undefined,
+      writing: undefined,
       tmpPath,
       startPos: start,
       hash: createHash('sha256'),
@@ -374,6 +393,8 @@ class Writer implements SegmentWriter {
     const name = segmentObjectName({ source, serverFile: file, startPos: seg.startPos, endPos: this.#pos });
     const path = join(this.#opts.dir, ...name.split('/'));
     try {
+      await flushPending(seg);
+      await seg.syncing;
       await seg.handle.sync();
     } finally {
       await seg.handle.close();
@@ -418,6 +439,8 @@ class Writer implements SegmentWriter {
     const seg = this.#open;
     this.#open = undefined;
     if (!seg) return;
+    await seg.writing?.catch(() => undefined);
+    await seg.syncing;
     await seg.handle.close().catch(() => undefined);
     await rm(seg.tmpPath, { force: true });
   }
@@ -430,6 +453,41 @@ class Writer implements SegmentWriter {
       ...(to !== undefined && { to }),
       hint: 'Nothing past the last sealed segment was archived. Restart the archiver from its checkpoint; if this repeats, the source changed under it (failover, RESET MASTER, purged binlogs) and a fresh full dump is needed.',
     });
+  }
+}
+
+/** Waits for the batch in flight, then starts writing the pending one without waiting for it. */
+async function startFlush(seg: OpenSegment): Promise<void> {
+  await seg.writing;
+  if (seg.pendingBytes === 0) return;
+  const chunk = seg.pending.length === 1 ? seg.pending[0]! : Buffer.concat(seg.pending, seg.pendingBytes);
+  seg.pending = [];
+  seg.pendingBytes = 0;
+  const writing = writeAll(seg.handle, chunk).then(() => afterWrite(seg, chunk.length));
+  // a failed write is reported by the next startFlush/flushPending that awaits it
+  writing.catch(() => undefined);
+  seg.writing = writing;
+}
+
+/** Everything appended is written (not yet synced). */
+async function flushPending(seg: OpenSegment): Promise<void> {
+  await startFlush(seg);
+  await seg.writing;
+}
+
+function afterWrite(seg: OpenSegment, bytes: number): void {
+  seg.unsynced += bytes;
+  if (seg.unsynced >= BACKGROUND_SYNC_BYTES && !seg.syncing) {
+    // the kernel writes back while events keep arriving; a failure here surfaces at the seal's sync
+    seg.unsynced = 0;
+    seg.syncing = seg.handle.datasync().then(
+      () => {
+        seg.syncing = undefined;
+      },
+      () => {
+        seg.syncing = undefined;
+      },
+    );
   }
 }
 
