@@ -88,7 +88,7 @@ export class BinlogArchiver {
   async run(): Promise<void> {
     await mkdir(this.#segmentsDir, { recursive: true });
     this.#checkpoint = await loadCheckpoint(this.#o.stateDir);
-    await this.#recoverPending();
+    await this.#removeOrphans();
     this.#status.needsFullDump = this.#checkpoint?.needsFullDump === true;
     let backoffMs = this.#o.backoff?.minMs ?? 1000;
     let nextContinuity: { reason: 'continuity'; detail: string } | undefined;
@@ -123,6 +123,8 @@ export class BinlogArchiver {
 
   /** One connection's worth of archiving. Resolves when the signal aborts; rejects when the stream fails. */
   async #session(continuity: { reason: 'continuity'; detail: string } | undefined): Promise<boolean> {
+    // a segment the sink refused (spool full, disk error) goes first: nothing is read past it
+    await this.#spoolPending();
     const control = await mysql.createConnection(sourcePoolOptions(this.#o.source));
     let server: ServerBinlogs;
     try {
@@ -274,20 +276,29 @@ export class BinlogArchiver {
     this.#status.segmentsSealed++;
   }
 
-  /** After a crash: spool the segment sealed just before it, drop sealed files nobody recorded (they are re-read). */
-  async #recoverPending(): Promise<void> {
+  /** Hands over the segment sealed before a crash or a refused hand-over; the checkpoint already points past it. */
+  async #spoolPending(): Promise<void> {
     const pending = this.#checkpoint?.pending;
-    if (pending) {
-      const exists = await stat(pending.path).then(() => true, () => false);
-      if (exists) {
-        this.#o.logger.info('spooling the segment sealed before the last stop', { name: pending.name });
-        await this.#o.sink(pending, this.#checkpoint!);
-      }
-      const { pending: _done, ...rest } = this.#checkpoint!;
-      this.#checkpoint = rest;
-      await saveCheckpoint(this.#o.stateDir, rest);
+    if (!pending) return;
+    const exists = await stat(pending.path).then(
+      () => true,
+      () => false,
+    );
+    // absent: the hand-over moved it before the crash
+    if (exists) {
+      this.#o.logger.info('spooling the segment sealed before the last stop', { name: pending.name });
+      await this.#o.sink(pending, this.#checkpoint!);
     }
+    const { pending: _done, ...rest } = this.#checkpoint!;
+    this.#checkpoint = rest;
+    await saveCheckpoint(this.#o.stateDir, rest);
+  }
+
+  /** At start: sealed files the checkpoint does not know were cut after it, and are read again from the server. */
+  async #removeOrphans(): Promise<void> {
+    const keep = this.#checkpoint?.pending?.path;
     for (const path of await listFiles(this.#segmentsDir)) {
+      if (path === keep) continue;
       this.#o.logger.info('removing a segment sealed after the checkpoint; it is read again from the server', { path });
       await rm(path, { force: true });
     }

@@ -36,7 +36,7 @@ export interface RawTailerOptions {
   /** called at most once, after start() resolved; the stream is dead afterwards: call stop() */
   onError(error: BinlogStreamError): void;
   logger?: Logger;
-  /** default 32 MiB */
+  /** default 8 MiB */
   highWaterBytes?: number;
 }
 
@@ -52,7 +52,7 @@ export interface RawTailer {
 // zongji decodes these cheaply and needs no table metadata; the tap sees every event regardless
 const INCLUDE_EVENTS = ['rotate', 'format', 'mariadbgtid', 'mariadbgtidlist', 'binlogcheckpoint', 'query', 'xid', 'heartbeat'];
 const DEFAULT_HEARTBEAT_MS = 30_000;
-const DEFAULT_HIGH_WATER = 32 * 1024 * 1024;
+const DEFAULT_HIGH_WATER = 8 * 1024 * 1024;
 const tappedClasses = new WeakSet<object>();
 
 interface MysqlPacket {
