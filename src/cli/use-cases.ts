@@ -1,6 +1,8 @@
 import { ArchiverError } from '../errors.js';
 import { runCheck } from '../ops/check.js';
 import { runDemo } from '../demo/run-demo.js';
+import { runDaemon } from '../daemon/run-daemon.js';
+import { buildStatus, formatStatus } from '../ops/status.js';
 import type { BaseDeps, CommandResult, ConfiguredDeps } from './run-command.js';
 import type { CheckOptions } from './commands/check.js';
 import type { DemoOptions } from './commands/demo.js';
@@ -56,6 +58,19 @@ async function check(_options: CheckOptions, deps: ConfiguredDeps): Promise<Comm
   return 0;
 }
 
+async function run(_options: RunOptions, deps: ConfiguredDeps): Promise<CommandResult> {
+  await runDaemon(deps.config, { logger: deps.logger, signal: deps.signal, env: deps.io.env });
+  return 0;
+}
+
+async function status(options: StatusOptions, deps: ConfiguredDeps): Promise<CommandResult> {
+  const report = await buildStatus(deps.config, Date.now());
+  if (options.json) deps.io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else for (const line of formatStatus(report)) deps.io.stdout.write(`${line}\n`);
+  // monitoring can alert on the exit code alone
+  return report.problems.length === 0 ? 0 : 1;
+}
+
 async function demo(options: DemoOptions, deps: BaseDeps): Promise<CommandResult> {
   await runDemo({
     ...options,
@@ -68,9 +83,9 @@ async function demo(options: DemoOptions, deps: BaseDeps): Promise<CommandResult
 }
 
 export const defaultUseCases: UseCases = {
-  run: notImplemented('run'),
+  run,
   check,
-  status: notImplemented('status'),
+  status,
   dump: notImplemented('dump'),
   list: notImplemented('list'),
   restoreTable: notImplemented('restore table'),

@@ -128,8 +128,8 @@ describe('cli (in process)', () => {
 
   it('commands not in this version exit 1 with a clear message', async () => {
     const h = harness();
-    expect(await runCli(['--config', sandbox.configFile, 'status'], h.ctx)).toBe(1);
-    expect(h.stderr()).toMatch(/^error: status is not implemented in this version\nhint: .+\n$/);
+    expect(await runCli(['--config', sandbox.configFile, 'verify'], h.ctx)).toBe(1);
+    expect(h.stderr()).toMatch(/^error: verify is not implemented in this version\nhint: .+\n$/);
   });
 
   it('check loads config and schedules, then runs the preflight use case', async () => {
