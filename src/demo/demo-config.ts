@@ -61,7 +61,7 @@ export async function writeDemoConfig(input: DemoConfigInput): Promise<string[]>
       spoolDir: layout.spoolDir,
       spoolMaxBytes: '1GiB',
       stateDir: layout.stateDir,
-      segment: { maxSeconds: 60, maxBytes: '64MiB' },
+      segment: { maxSeconds: 2, maxBytes: '64MiB' },
       uploadConcurrency: 2,
     },
     storages: {
@@ -76,7 +76,7 @@ export async function writeDemoConfig(input: DemoConfigInput): Promise<string[]>
         credentials: { accessKeyId: { env: DEMO_S3_KEY_ID_ENV }, secretAccessKey: { env: DEMO_S3_SECRET_ENV } },
       },
     },
-    log: { level: 'info', format: 'text' },
+    log: { level: 'warn', format: 'text' },
   };
   const schedules: Record<string, object> = {
     'daily.yaml': { tier: 'daily', cron: '0 3 * * *', timezone: 'UTC', targets: ['local-disk'], retention: { keep: 7 } },

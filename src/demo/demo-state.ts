@@ -8,7 +8,7 @@ import type { ThrowawayMariadb } from './throwaway-mariadb.js';
 
 /** One object the demo archived, as the manifest records it. */
 export interface ArchivedObject {
-  /** the binlog file it came from */
+  /** the server bytes it holds: `file:start-end` */
   readonly source: string;
   readonly storage: string;
   readonly key: string;
@@ -35,6 +35,9 @@ export interface DemoState {
   manifestLocation?: string;
   /** records the manifest holds after the deep verification */
   verifiedRecords?: number;
+  /** the archiver daemon while it runs */
+  daemon?: { running: Promise<void>; stop(): Promise<void> };
+  archiveStorage?: import('../storage/storage.js').Storage;
   /** run at teardown, newest first, whatever happened */
   readonly closers: { what: string; close: () => Promise<void> }[];
 }

@@ -17,7 +17,7 @@ export function formatSummary(state: DemoState, timings: readonly StepTiming[], 
     const rows = state.workload.tables.map((t) => `${t.name} ${t.rows}`).join(', ');
     lines.push(`    workload: database ${state.workload.database} (${rows} rows)`);
   }
-  lines.push(`    archived ${state.archived.length} binlog file(s) through the spool to s3-local; manifest verified deep (${state.verifiedRecords ?? 0} record(s))`);
+  lines.push(`    archiver: ${state.archived.length} binlog segment(s) through the spool to s3-local; manifest verified deep (${state.verifiedRecords ?? 0} record(s))`);
 
   lines.push(`  where things are${opts.keep ? '' : ' (removed now; run with --keep to look around)'}`);
   lines.push(`    work dir     ${layout.workDir}`);
@@ -30,7 +30,7 @@ export function formatSummary(state: DemoState, timings: readonly StepTiming[], 
   lines.push(`  objects (${state.archived.length})`);
   const width = Math.max(0, ...state.archived.map((o) => o.key.length));
   for (const o of state.archived) {
-    lines.push(`    ${o.storage}:${o.key.padEnd(width)}  ${String(o.size).padStart(10)} bytes  sha256 ${o.sha256}`);
+    lines.push(`    ${o.storage}:${o.key.padEnd(width)}  ${String(o.size).padStart(10)} bytes  sha256 ${o.sha256}  (${o.source})`);
   }
 
   const steps = timings.map((t) => `${t.name.replace(/ \(.*\)$/, '')} ${formatSeconds(t.ms)}`).join('; ');

@@ -7,7 +7,7 @@ import { ArchiverError, UsageError, describeError } from '../errors.js';
 import { runCheck } from '../ops/check.js';
 import type { Logger } from '../ops/logger.js';
 import { registerSecret } from '../ops/redact.js';
-import { archiveClosedBinlogs, verifyArchive } from './demo-archive.js';
+import { startArchiver, stopArchiver, verifyArchive, waitForArchive } from './demo-archive.js';
 import {
   DEMO_BUCKET,
   DEMO_PASSWORD_ENV,
@@ -150,6 +150,10 @@ function demoSteps(opts: RunDemoOptions): Step<DemoState>[] {
       },
     },
     {
+      name: 'start the binlog archiver (mysql-archiver run)',
+      run: (s) => startArchiver(s),
+    },
+    {
       name: 'generate a workload',
       async run(s) {
         const workload = await generateWorkload(required(s.db, 'MariaDB'));
@@ -161,11 +165,15 @@ function demoSteps(opts: RunDemoOptions): Step<DemoState>[] {
       },
     },
     {
-      name: 'archive the closed binlogs (spool → s3-local, manifest)',
-      run: (s) => archiveClosedBinlogs(s),
+      name: 'wait until every byte is archived (sealed, spooled, uploaded, verified, in the manifest)',
+      run: (s) => waitForArchive(s),
     },
     {
-      name: 'verify the archive deep (re-read every object, compare sha256)',
+      name: 'stop the archiver (SIGTERM path: seal, checkpoint)',
+      run: (s) => stopArchiver(s),
+    },
+    {
+      name: 'verify the archive deep (re-read every object, rebuild the binlog files)',
       run: (s) => verifyArchive(s),
     },
   ];

@@ -67,3 +67,22 @@ function formatValue(value: unknown): string {
   if (value instanceof Date) return value.toISOString();
   return typeof value === 'object' ? JSON.stringify(value) : String(value);
 }
+
+/**
+ * The same logger, minus everything below `level`: for a component whose routine lines would
+ * drown a command's own output (the archiver inside `demo`), while its warnings still show.
+ */
+export function withMinimumLevel(logger: Logger, level: LogLevel): Logger {
+  const rank = (l: unknown) => (typeof l === 'string' ? LOG_LEVELS.indexOf(l as LogLevel) : -1);
+  const max = rank(level);
+  return new Proxy(logger, {
+    get(target, prop, receiver) {
+      if (typeof prop === 'string' && rank(prop) > max) return () => receiver;
+      if (prop === 'log') {
+        return (first: unknown, ...rest: unknown[]) => (rank(first) > max ? receiver : (target.log as (...a: unknown[]) => Logger)(first, ...rest));
+      }
+      const value = Reflect.get(target, prop, target) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +17,12 @@ import { createS3Storage } from '../../src/storage/s3/s3-storage.js';
 import { startS3rver, stopAllS3rver } from '../support/s3rver.js';
 import { waitFor } from '../support/wait.js';
 import { readDemoManifest } from './manifest-reader.js';
+
+async function readAllStream(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
 
 const T = { timeout: 120_000 };
 const dirs: string[] = [];
@@ -104,21 +110,30 @@ describe('runDemo (in process)', () => {
     expect(s3Port).toBeGreaterThan(0);
     expect(await portIsOpen(s3Port)).toBe(false);
 
-    // the objects are in the bucket with the printed sha256, byte for byte the server's binlog files
+    // the objects are in the bucket with the printed sha256; the segments of each closed binlog
+    // rebuild the server's file byte for byte; one manifest record per object
     const layout = demoLayout(workDir);
     const s3 = await startS3rver({ directory: layout.s3Dir, bucket: DEMO_BUCKET });
     const storage = createS3Storage({ bucket: DEMO_BUCKET, prefix: 'demo/', client: s3.client() });
     try {
       for (const o of result.objects) {
-        const back = await hashStream(await storage.get(o.key));
-        expect(back).toEqual({ size: o.size, sha256: o.sha256 });
-        const original = await hashStream(createReadStream(join(server!.binlogDir, o.source)));
-        expect(original).toEqual(back);
+        expect(await hashStream(await storage.get(o.key))).toEqual({ size: o.size, sha256: o.sha256 });
       }
-      // one manifest record per object
       const records = await readDemoManifest(storage);
-      expect(records.map((r) => r.key).sort()).toEqual(result.objects.map((o) => o.key).sort());
-      for (const o of result.objects) expect(records.find((r) => r.key === o.key)).toMatchObject({ size: o.size, sha256: o.sha256 });
+      const segments = records.filter((r) => r.kind === 'binlog-segment');
+      expect(segments.map((r) => r.key).sort()).toEqual(result.objects.map((o) => o.key).sort());
+      for (const o of result.objects) expect(segments.find((r) => r.key === o.key)).toMatchObject({ size: o.size, sha256: o.sha256 });
+      const closed = [...new Set(segments.filter((r) => r['fileComplete'] === true).map((r) => String(r['serverFile'])))];
+      expect(closed.length).toBeGreaterThanOrEqual(1);
+      for (const file of closed) {
+        const parts = segments.filter((r) => r['serverFile'] === file).sort((a, b) => Number(a['startPos']) - Number(b['startPos']));
+        const rebuilt = Buffer.concat(await Promise.all(parts.map(async (r, i) => {
+          const bytes = await readAllStream(await storage.get(r.key!));
+          // a segment after the first carries the magic and the file's FDE before its bytes
+          return i === 0 ? bytes : bytes.subarray(bytes.length - (Number(r['endPos']) - Number(r['startPos'])));
+        })));
+        expect(rebuilt.equals(await readFile(join(server!.binlogDir, file))), file).toBe(true);
+      }
     } finally {
       await storage.close?.();
       await s3.stop();
@@ -211,7 +226,7 @@ describe('mysql-archiver demo (the real CLI)', () => {
     expect(run.code).toBe(0);
     const lines = run.stdout.trimEnd().split('\n');
     expectAllStepsOk(lines);
-    expect(run.stdout).toMatch(/objects \(\d+\)\n\s+s3-local:\S+mysql-bin\.000001\s+\d+ bytes\s+sha256 [0-9a-f]{64}/);
+    expect(run.stdout).toMatch(/objects \(\d+\)\n\s+s3-local:segments\/server-1\/mysql-bin\.000001\/\S+\.binlog\s+\d+ bytes\s+sha256 [0-9a-f]{64}/);
     expect(run.stdout).toContain('next steps');
     // no process (mariadbd included) ever carried the password in its argv, and it was never printed
     expect(run.seen).toEqual([]);
