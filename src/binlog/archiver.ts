@@ -157,6 +157,7 @@ export class BinlogArchiver {
     let streamError: unknown;
     const fail = (error: unknown) => {
       streamError ??= error;
+      this.#status.connected = false;
       failure.abort();
     };
     let lastEventAt = this.#clock();
@@ -219,7 +220,9 @@ export class BinlogArchiver {
       this.#o.signal.removeEventListener('abort', stop);
       await tailer.stop().catch(() => undefined);
       await writer.close().catch(() => undefined);
-      await control.end().catch(() => undefined);
+      // end() needs the server to answer; after a failure the connection may be half-open
+      if (streamError === undefined) await control.end().catch(() => control.destroy());
+      else control.destroy();
     }
   }
 

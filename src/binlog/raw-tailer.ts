@@ -53,6 +53,7 @@ export interface RawTailer {
 const INCLUDE_EVENTS = ['rotate', 'format', 'mariadbgtid', 'mariadbgtidlist', 'binlogcheckpoint', 'query', 'xid', 'heartbeat'];
 const DEFAULT_HEARTBEAT_MS = 30_000;
 const DEFAULT_HIGH_WATER = 8 * 1024 * 1024;
+const STOP_TIMEOUT_MS = 3_000;
 const tappedClasses = new WeakSet<object>();
 
 interface MysqlPacket {
@@ -139,16 +140,26 @@ class Tailer implements RawTailer {
     this.#queue = [];
     const zongji = this.#zongji;
     if (zongji && this.#started) {
-      await new Promise<void>((resolve) => {
+      // a polite stop needs the server (KILL of the dump thread, COM_QUIT); on a half-open
+      // connection nothing answers, so after a while the sockets are simply destroyed
+      const stopped = new Promise<void>((resolve) => {
         zongji.once('stopped', () => resolve());
         zongji.stop();
       });
+      if (!(await settlesWithin(stopped, STOP_TIMEOUT_MS))) {
+        this.#opts.logger?.warn('the binlog connection did not close in time; dropping it');
+        zongji.connection?.destroy();
+        (zongji as unknown as { ctrlConnection?: { destroy?(): void } }).ctrlConnection?.destroy?.();
+      }
     }
     // the pump may still be inside onEvent; callers expect no onEvent after stop() resolved
     while (this.#pumping) await new Promise((r) => setImmediate(r));
     const pool = this.#ownPool;
     this.#ownPool = undefined;
-    await new Promise<void>((resolve) => (pool ? pool.end(() => resolve()) : resolve()));
+    if (pool && !(await settlesWithin(new Promise<void>((resolve) => pool.end(() => resolve())), STOP_TIMEOUT_MS))) {
+      this.#opts.logger?.warn('the control connections did not close in time; dropping them');
+      for (const conn of (pool as unknown as { _allConnections?: { toArray?(): { destroy(): void }[] } })._allConnections?.toArray?.() ?? []) conn.destroy();
+    }
   }
 
   #tap(zongji: ZongJiInternals): void {
@@ -262,4 +273,17 @@ function streamError(error: unknown): BinlogStreamError {
 
 function isUnsupportedEventWarning(error: unknown): boolean {
   return error instanceof Error && !(error as { code?: unknown }).code && /zongji cannot decode/.test(error.message);
+}
+
+/** true when `promise` settled within `ms`; never rejects */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true, () => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -11,12 +11,17 @@ export interface TcpProxy {
   setTarget(port: number): void;
   /** destroys every open connection (both sides), like a network drop */
   cutAll(): void;
+  /** stops moving bytes on open connections without closing them: a half-open connection */
+  freeze(): void;
+  thaw(): void;
   close(): Promise<void>;
 }
 
 export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   let target = targetPort;
+  let frozen = false;
   const open = new Set<Socket>();
+  const pairs = new Set<[Socket, Socket]>();
   const server: Server = createServer((client) => {
     const upstream = createConnection({ host: '127.0.0.1', port: target });
     for (const s of [client, upstream]) {
@@ -26,6 +31,10 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     }
     client.pipe(upstream);
     upstream.pipe(client);
+    const pair: [Socket, Socket] = [client, upstream];
+    pairs.add(pair);
+    client.on('close', () => pairs.delete(pair));
+    if (frozen) for (const s of pair) s.pause();
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
   });
@@ -40,6 +49,14 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     },
     cutAll: () => {
       for (const s of open) s.destroy();
+    },
+    freeze: () => {
+      frozen = true;
+      for (const pair of pairs) for (const s of pair) s.pause();
+    },
+    thaw: () => {
+      frozen = false;
+      for (const pair of pairs) for (const s of pair) s.resume();
     },
     close: async () => {
       for (const s of open) s.destroy();

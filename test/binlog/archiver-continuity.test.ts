@@ -85,6 +85,71 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 }, 60_000);
 
+/** server bytes [4, end) of `file` are covered by the sealed segments exactly once */
+function coveredOnce(file: string, end: number): boolean {
+  const segs = sealed.filter((s) => s.serverFile === file).sort((x, y) => x.startPos - y.startPos);
+  let pos = 4;
+  for (const s of segs) {
+    if (s.startPos !== pos) return false;
+    pos = s.endPos;
+  }
+  return pos === end;
+}
+
+describe('reconnects without losing or repeating a byte', () => {
+  it('after a killed dump thread, a dropped network, a half-open connection and a server restart', { timeout: 120_000 }, async () => {
+    const r = startArchiver(a.archiver.password);
+    const write = async (v: string) => a.query(`INSERT INTO app.t VALUES (${100 + sealed.length + Math.floor(Math.random() * 1e6)}, '${v}')`);
+    const reconnected = async (before: number) =>
+      waitFor(() => r.archiver.status.reconnects > before && r.archiver.status.connected, { what: 'the archiver to reconnect', timeoutMs: 30_000, intervalMs: 20 });
+    await write('start');
+    await caughtUp(r, a);
+
+    // the server kills the dump thread
+    let before = r.archiver.status.reconnects;
+    const threads = await a.query<{ Id: number; Command: string }[]>('SHOW PROCESSLIST');
+    for (const t of threads.filter((t) => /Binlog Dump/i.test(t.Command))) await a.query(`KILL ${t.Id}`);
+    await write('after kill');
+    await reconnected(before);
+    await caughtUp(r, a);
+
+    // the network drops every connection
+    before = r.archiver.status.reconnects;
+    proxy.cutAll();
+    await write('after drop');
+    await reconnected(before);
+    await caughtUp(r, a);
+
+    // the connection stays open but nothing moves: only the heartbeat watchdog can tell
+    before = r.archiver.status.reconnects;
+    proxy.freeze();
+    await waitFor(() => !r.archiver.status.connected || r.archiver.status.reconnects > before, { what: 'the half-open connection to be noticed', timeoutMs: 30_000, intervalMs: 20 });
+    proxy.thaw();
+    proxy.cutAll();
+    await write('after half-open');
+    await reconnected(before);
+    await caughtUp(r, a);
+
+    // the server restarts (a crash: SIGKILL, then recovery)
+    before = r.archiver.status.reconnects;
+    await a.kill();
+    await a.restart();
+    await write('after restart');
+    await reconnected(before);
+    await caughtUp(r, a);
+    await r.stop();
+
+    expect(gaps).toEqual([]);
+    const logs = await a.query<{ Log_name: string; File_size: string }[]>('SHOW BINARY LOGS');
+    const end = await masterStatus(a);
+    for (const log of logs) {
+      const size = log.Log_name === end.file ? end.position : Number(log.File_size);
+      expect(coveredOnce(log.Log_name, size), `${log.Log_name} covered exactly once up to ${size}`).toBe(true);
+    }
+    sealed.length = 0;
+  });
+});
+
 describe('gaps in the binlog archive', () => {
   it('a binlog purged while the archiver was down is a gap from the checkpoint to the oldest file left', { timeout: 60_000 }, async () => {
     const r = startArchiver(a.archiver.password);
