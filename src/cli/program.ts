@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { DEFAULT_CONFIG_PATH } from '../config/load-config.js';
 import { LOG_LEVELS } from '../ops/logger.js';
+import { registerBinlogCommand } from './commands/binlog.js';
 import { registerCheckCommand } from './commands/check.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerDumpCommand } from './commands/dump.js';
@@ -30,6 +31,7 @@ Examples:
   $ mysql-archiver rds cleanup --older-than 6h            # leftover RDS restore instances
   $ mysql-archiver demo                                   # everything, on this machine, no setup
   $ mysql-archiver spool status                           # segments waiting for upload
+  $ mysql-archiver binlog fetch mysql-bin.000042          # a server binlog rebuilt from the archive
 
 Exit codes: 0 ok, 1 failure, 2 bad usage or configuration (nothing changed), 130 interrupted.
 Secrets come from environment variables or files named in the config, never from arguments.`;
@@ -68,6 +70,7 @@ export function buildProgram(ctx: CliContext, useCases: UseCases = defaultUseCas
   registerRdsCommand(program, ctx, useCases);
   registerDemoCommand(program, ctx, useCases);
   registerSpoolCommand(program, ctx, useCases);
+  registerBinlogCommand(program, ctx, useCases);
   // subcommands inherit output and exit handling only when configured on each of them
   const configure = (cmd: Command) => {
     for (const sub of cmd.commands) {

@@ -2,8 +2,13 @@ import { ArchiverError } from '../errors.js';
 import { runCheck } from '../ops/check.js';
 import { runDemo } from '../demo/run-demo.js';
 import { runDaemon } from '../daemon/run-daemon.js';
+import { listSegments } from '../binlog/archive-catalog.js';
+import { fetchBinlog } from '../binlog/fetch-binlog.js';
+import { openStorage } from '../storage/registry.js';
+import type { Storage } from '../storage/storage.js';
 import { buildStatus, formatStatus } from '../ops/status.js';
 import type { BaseDeps, CommandResult, ConfiguredDeps } from './run-command.js';
+import type { BinlogFetchOptions } from './commands/binlog.js';
 import type { CheckOptions } from './commands/check.js';
 import type { DemoOptions } from './commands/demo.js';
 import type { DumpOptions } from './commands/dump.js';
@@ -33,6 +38,7 @@ export interface UseCases {
   rdsCleanup(options: RdsCleanupOptions, deps: ConfiguredDeps): Promise<CommandResult>;
   demo(options: DemoOptions, deps: BaseDeps): Promise<CommandResult>;
   spoolStatus(options: SpoolStatusOptions, deps: ConfiguredDeps): Promise<CommandResult>;
+  binlogFetch(options: BinlogFetchOptions, deps: ConfiguredDeps): Promise<CommandResult>;
 }
 
 function notImplemented(command: string): () => Promise<CommandResult> {
@@ -71,6 +77,46 @@ async function status(options: StatusOptions, deps: ConfiguredDeps): Promise<Com
   return report.problems.length === 0 ? 0 : 1;
 }
 
+async function withArchiveStorage<T>(deps: ConfiguredDeps, body: (storage: Storage) => Promise<T>): Promise<T> {
+  const name = deps.config.archiver.storage;
+  const storage = await openStorage(name, deps.config.storages[name]!, { env: deps.io.env });
+  try {
+    return await body(storage);
+  } finally {
+    await storage.close?.();
+  }
+}
+
+async function binlogFetch(options: BinlogFetchOptions, deps: ConfiguredDeps): Promise<CommandResult> {
+  const output = options.output ?? options.file;
+  const result = await withArchiveStorage(deps, (storage) =>
+    fetchBinlog(storage, { file: options.file, output, stdout: deps.io.stdout, signal: deps.signal, ...(options.source ? { source: options.source } : {}) }),
+  );
+  if (output !== '-') {
+    deps.io.stdout.write(
+      `${output}: ${result.bytes} bytes from ${result.segments} segment(s) of ${result.source}, each verified by sha256${result.complete ? '' : ' (the server was still writing this file: it ends at the last archived transaction)'}\n`,
+    );
+  }
+  return 0;
+}
+
+async function list(options: ListOptions, deps: ConfiguredDeps): Promise<CommandResult> {
+  if (options.what !== 'segments') throw new ArchiverError('list dumps is not implemented in this version', { hint: 'Dumps arrive with the tiered-dumps release.' });
+  const segments = await withArchiveStorage(deps, (storage) => listSegments(storage, { signal: deps.signal }));
+  if (options.json) {
+    for (const s of segments) deps.io.stdout.write(`${JSON.stringify(s)}\n`);
+    return 0;
+  }
+  deps.io.stdout.write(`${'source'.padEnd(16)} ${'file'.padEnd(18)} ${'start'.padStart(12)} ${'end'.padStart(12)} ${'bytes'.padStart(12)}  last event (UTC)\n`);
+  for (const s of segments) {
+    deps.io.stdout.write(
+      `${s.source.padEnd(16)} ${s.serverFile.padEnd(18)} ${String(s.startPos).padStart(12)} ${String(s.endPos).padStart(12)} ${String(s.size).padStart(12)}  ${s.lastEventTime}${s.fileComplete ? '  (file complete)' : ''}\n`,
+    );
+  }
+  deps.io.stdout.write(`${segments.length} segment(s)\n`);
+  return 0;
+}
+
 async function demo(options: DemoOptions, deps: BaseDeps): Promise<CommandResult> {
   await runDemo({
     ...options,
@@ -87,7 +133,7 @@ export const defaultUseCases: UseCases = {
   check,
   status,
   dump: notImplemented('dump'),
-  list: notImplemented('list'),
+  list,
   restoreTable: notImplemented('restore table'),
   restorePitr: notImplemented('restore pitr'),
   verify: notImplemented('verify'),
@@ -95,4 +141,5 @@ export const defaultUseCases: UseCases = {
   rdsCleanup: notImplemented('rds cleanup'),
   demo,
   spoolStatus: notImplemented('spool status'),
+  binlogFetch,
 };

@@ -28,6 +28,8 @@ export interface DaemonStatus {
   pid: number;
   startedAt: string;
   updatedAt: string;
+  /** set by a clean stop: the daemon is not running even though the file is fresh */
+  stoppedAt?: string;
   archiver: ArchiverStatus;
   spool: { items: number; bytes: number; oldestEnqueuedAt?: number | undefined; full: boolean };
   lastShipped?: { key: string; size: number; at: number };
@@ -107,6 +109,7 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<void>
   });
 
   const startedAt = new Date(clock()).toISOString();
+  let stoppedAt: string | undefined;
   const writeStatus = async () => {
     const stats = await spool.stats();
     const doc: DaemonStatus = {
@@ -116,6 +119,7 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<void>
       archiver: archiver.status,
       spool: { ...stats, full: spoolFull },
       ...(lastShipped ? { lastShipped } : {}),
+      ...(stoppedAt ? { stoppedAt } : {}),
     };
     await writeStatusFile(a.stateDir, doc);
   };
@@ -128,6 +132,7 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<void>
   } finally {
     clearInterval(statusTimer);
     await drainer.stop();
+    stoppedAt = new Date(clock()).toISOString();
     await writeStatus().catch(() => undefined);
     await storage.close?.().catch(() => undefined);
   }

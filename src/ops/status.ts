@@ -20,7 +20,7 @@ export interface StatusReport {
 export async function buildStatus(config: Config, now: number): Promise<StatusReport> {
   const doc = await readStatusFile<DaemonStatus>(config.archiver.stateDir);
   const checkpoint = await loadCheckpoint(config.archiver.stateDir);
-  const running = doc !== undefined && now - Date.parse(doc.updatedAt) < STATUS_STALE_MS;
+  const running = doc !== undefined && doc.stoppedAt === undefined && now - Date.parse(doc.updatedAt) < STATUS_STALE_MS;
   const report: StatusReport = {
     daemon: { running, ...(doc ? { pid: doc.pid, updatedAt: doc.updatedAt, startedAt: doc.startedAt } : {}) },
     ...(doc ? { archiver: doc.archiver, spool: doc.spool, ...(doc.lastShipped ? { lastShipped: doc.lastShipped } : {}) } : {}),
@@ -31,7 +31,7 @@ export async function buildStatus(config: Config, now: number): Promise<StatusRe
   };
   const p = report.problems;
   if (!doc) p.push('the daemon has never run with this configuration (no status file in archiver.stateDir)');
-  else if (!running) p.push(`the daemon is not running: its status is from ${doc.updatedAt}`);
+  else if (!running) p.push(doc.stoppedAt ? `the daemon is not running: it stopped at ${doc.stoppedAt}` : `the daemon is not running: its last status is from ${doc.updatedAt}`);
   if (doc?.archiver && running && !doc.archiver.connected) p.push(`not connected to the source${doc.archiver.lastError ? `: ${doc.archiver.lastError.message}` : ''}`);
   if (doc?.spool.full) p.push('the spool is full: new segments are refused until uploads catch up (nothing is dropped; check the archive storage)');
   for (const gap of doc?.archiver.gaps ?? []) p.push(describeGap(gap));

@@ -10,7 +10,7 @@ import { ArchiverError, OperationAbortedError } from '../../src/errors.js';
 import { registerSecret } from '../../src/ops/redact.js';
 import { makeSandbox, ROOT, runCliProcess, validConfig, writeSetup, type Sandbox } from '../config/fixtures.js';
 
-const COMMANDS = ['run', 'check', 'status', 'dump', 'list', 'restore', 'verify', 'retention', 'rds', 'demo', 'spool'];
+const COMMANDS = ['run', 'check', 'status', 'dump', 'list', 'restore', 'verify', 'retention', 'rds', 'demo', 'spool', 'binlog'];
 const LEAVES = [
   ['run'],
   ['check'],
@@ -24,6 +24,7 @@ const LEAVES = [
   ['rds', 'cleanup'],
   ['demo'],
   ['spool', 'status'],
+  ['binlog', 'fetch'],
 ];
 
 interface Harness {

@@ -105,8 +105,7 @@ describe('mysql-archiver run', () => {
       }
       const spool = await openSpool({ dir: config.archiver.spoolDir, maxBytes: config.archiver.spoolMaxBytes, logger: createSilentLogger() });
       await waitFor(async () => (await spool.stats()).items >= 4, { what: 'segments to wait in the spool', timeoutMs: 20_000, intervalMs: 100 });
-      const status = await buildStatus(config, Date.now());
-      expect(status.archiver?.connected).toBe(true);
+      expect((await buildStatus(config, Date.now())).archiver?.connected).toBe(true);
 
       await s3.restart();
       const end = await masterStatus();
@@ -115,10 +114,29 @@ describe('mysql-archiver run', () => {
         timeoutMs: 60_000,
         intervalMs: 200,
       });
+      // status while running: connected, positions, lag, spool, last sealed and shipped, no gaps
+      const configFile = join(work, 'config.yaml');
+      await waitFor(async () => (await cli(['--config', configFile, 'status', '--json'], env())).code === 0, { what: 'status to report no problem', timeoutMs: 10_000, intervalMs: 200 });
+      const status = JSON.parse((await cli(['--config', configFile, 'status', '--json'], env())).stdout) as Record<string, any>;
+      expect(status['daemon'].running).toBe(true);
+      expect(status['archiver']).toMatchObject({ connected: true, gaps: [], needsFullDump: false });
+      expect(status['archiver'].server.file).toBe(end.file);
+      expect(status['archiver'].archived.file).toBe(end.file);
+      expect(typeof status['archiver'].lagBytes).toBe('number');
+      expect(status['spool']).toMatchObject({ items: 0, bytes: 0, full: false });
+      expect(status['archiver'].lastSealed.name).toMatch(/^segments\/server-601\//);
+      expect(status['lastShipped'].key).toMatch(/^segments\/server-601\//);
+      const text = await cli(['--config', configFile, 'status'], env());
+      expect(text.stdout).toMatch(/^daemon {5}running/m);
+      expect(text.stdout).toMatch(/^ok {9}no problems/m);
     } finally {
       controller.abort();
       await running;
     }
+    // stopped: status says so, with exit code 1 for monitoring
+    const stopped = await cli(['--config', join(work, 'config.yaml'), 'status'], env());
+    expect(stopped.code).toBe(1);
+    expect(stopped.stdout).toMatch(/NOT RUNNING/);
 
     // the archive in S3 is complete and intact: every record verifies deep, every closed file rebuilds exactly
     const report = await createManifest(storage).verify({ prefix: 'segments/', deep: true });
@@ -135,6 +153,15 @@ describe('mysql-archiver run', () => {
       await reassemble(sources, new Writable({ write: (c: Buffer, _e, cb) => (chunks.push(c), cb()) }));
       expect(Buffer.concat(chunks).equals(await readFile(join(db.binlogDir, file))), file).toBe(true);
     }
+
+    // the command an operator uses: binlog fetch rebuilds a closed server file byte for byte
+    const closedFile = files.find((f) => records.some((r) => r['serverFile'] === f && r['fileComplete'] === true))!;
+    const fetched = join(work, 'fetched.bin');
+    const fetch = await cli(['--config', join(work, 'config.yaml'), 'binlog', 'fetch', closedFile, '-o', fetched], env());
+    expect(fetch.code, fetch.stderr).toBe(0);
+    expect((await readFile(fetched)).equals(await readFile(join(db.binlogDir, closedFile)))).toBe(true);
+    const listed = await cli(['--config', join(work, 'config.yaml'), 'list', 'segments'], env());
+    expect(listed.stdout).toContain(`${records.length} segment(s)`);
   });
 
   it('refuses a server with binlog_format=STATEMENT: exit 2, the setting and the fix named, nothing written', { timeout: 60_000 }, async () => {
