@@ -108,7 +108,8 @@ describe('dropbox faults', () => {
   });
 
   it('a connection broken mid-upload-session rejects retryable and leaves no file', async () => {
-    const storage = await withToken(fake);
+    // a token of its own: an earlier test expired every token issued before it
+    const storage = await withToken(fake, fake.tokens.issue());
     fake.faults.drop('/2/files/upload_session/append_v2', 'request', 1 * MiB);
     const from = fake.requests.length;
     const error = await failure(storage.put('cut/a', body(randomBytes(13 * MiB))));
@@ -119,7 +120,7 @@ describe('dropbox faults', () => {
   });
 
   it('a connection broken mid-download fails the stream retryable instead of ending it short', async () => {
-    const storage = await withToken(fake);
+    const storage = await withToken(fake, fake.tokens.issue());
     const put = await storage.put('dl/a', body(randomBytes(6 * MiB)));
     fake.faults.drop('/2/files/download', 'response', 2 * MiB);
     const error = await failure(hashStream(await storage.get('dl/a')));

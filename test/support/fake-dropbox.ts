@@ -389,8 +389,10 @@ export async function startFakeDropbox(opts: FakeDropboxOptions = {}): Promise<F
         return sendJson(res, fault.status, fault.body ?? defaultFaultBody(fault.status), fault.headers);
       }
       if (fault?.drop === 'request') {
+        // held before reading: ending the body iterator early detaches req.socket (null afterwards)
+        const socket = req.socket;
         await consume(req, fault.afterBytes ?? 0);
-        req.socket.destroy();
+        socket.destroy();
         return;
       }
       if (req.method !== 'POST') throw new ApiError(405, 'Method not allowed');

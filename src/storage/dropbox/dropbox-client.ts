@@ -1,4 +1,6 @@
-import type { Readable } from 'node:stream';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { PassThrough, type Readable } from 'node:stream';
 import { Dropbox, DropboxAuth, DropboxResponseError } from 'dropbox';
 import nodeFetch, { type RequestInit as NodeFetchInit, type Response as NodeFetchResponse } from 'node-fetch';
 import type { DropboxStorageConfig, SecretRef } from '../../config/schema.js';
@@ -96,11 +98,27 @@ export function createDropboxFetch(apiBaseUrl?: string, fetchImpl: FetchLike = n
       return await fetchImpl(target, options);
     } catch (error) {
       if ((error as Error).name === 'AbortError') throw error;
-      const code = (error as { code?: unknown }).code;
-      const reason = String((error as Error).message ?? error).replace(/^.*reason: /s, '').replace(/https?:\/\/\S+/g, '<url>');
-      throw new DropboxNetworkError(`dropbox request ${parsed.pathname} failed: ${reason}`, typeof code === 'string' ? code : undefined);
+      throw networkError(parsed.pathname, error);
     }
   };
+}
+
+/** A network failure that names only the endpoint path: node's and node-fetch's messages carry URLs with queries. */
+function networkError(path: string, error: unknown): DropboxNetworkError {
+  const code = (error as { code?: unknown }).code;
+  const reason = String((error as Error).message ?? error).replace(/^.*reason: /s, '').replace(/https?:\/\/\S+/g, '<url>');
+  return new DropboxNetworkError(`dropbox request ${path} failed: ${reason}`, typeof code === 'string' ? code : undefined);
+}
+
+/** The response stream, its errors rewritten so that none carries a URL. */
+function relayErrors(body: Readable): Readable {
+  const out = new PassThrough({ highWaterMark: 1 << 20 });
+  body.on('error', (error) => out.destroy(error instanceof DropboxNetworkError ? error : networkError('/2/files/download', error)));
+  out.on('close', () => {
+    if (!body.destroyed) body.destroy();
+  });
+  body.pipe(out);
+  return out;
 }
 
 export interface DropboxClientDeps {
@@ -129,7 +147,7 @@ export async function createDropboxClient(config: DropboxStorageConfig, deps: Dr
           clientSecret: await secret(config.auth.clientSecret),
           fetch,
         });
-  return wrapSdk(new Dropbox({ auth, fetch }), auth, fetch);
+  return wrapSdk(new Dropbox({ auth, fetch }), auth, (deps.apiBaseUrl ?? config.apiBaseUrl)?.replace(/\/+$/, ''));
 }
 
 /** The parts of DropboxAuth used here; its typings declare the promise-returning calls as void. */
@@ -145,7 +163,7 @@ interface AuthLike {
  * answers 401 expired_access_token. Then we refresh once (shared by concurrent calls) and repeat
  * the call. Arguments are copied per attempt because the SDK deletes `contents` from them.
  */
-export function wrapSdk(dbx: Dropbox, auth: AuthLike, fetch: FetchLike): DropboxLike {
+export function wrapSdk(dbx: Dropbox, auth: AuthLike, baseUrl?: string): DropboxLike {
   let refreshing: Promise<void> | undefined;
   const canRefresh = () => Boolean(auth.getRefreshToken());
   const noteToken = () => {
@@ -178,30 +196,55 @@ export function wrapSdk(dbx: Dropbox, auth: AuthLike, fetch: FetchLike): Dropbox
   }
 
   // Not the SDK's filesDownload: it buffers the whole file (res.buffer() → result.fileBinary), so
-  // a 200 MiB restore would hold 200 MiB. Same endpoint, same auth, but the body stays a stream.
-  const download = async (arg: { path: string }, signal?: AbortSignal): Promise<{ result: DropboxFileMetadata; body: Readable }> => {
-    const res = await fetch('https://content.dropboxapi.com/2/files/download', {
-      method: 'POST',
-      headers: { Authorization: `Bearer ${auth.getAccessToken()}`, 'Dropbox-API-Arg': headerSafeJson(arg) },
-      ...(signal ? { signal: signal as NodeFetchInit['signal'] } : {}),
+  // a 200 MiB restore would hold 200 MiB. Same endpoint and auth, but the body stays a stream, and
+  // over node:http rather than node-fetch, whose body never ends or fails when the connection
+  // drops mid-body (it pipes the response and loses its 'aborted' error): a cut download must fail.
+  const download = (arg: { path: string }, signal?: AbortSignal): Promise<{ result: DropboxFileMetadata; body: Readable }> =>
+    new Promise((resolve, reject) => {
+      const url = new URL(baseUrl ? `${baseUrl}/2/files/download` : 'https://content.dropboxapi.com/2/files/download');
+      const request = (url.protocol === 'http:' ? httpRequest : httpsRequest)(
+        url,
+        {
+          method: 'POST',
+          headers: { Authorization: `Bearer ${auth.getAccessToken()}`, 'Dropbox-API-Arg': headerSafeJson(arg) },
+          ...(signal ? { signal } : {}),
+        },
+        (res) => {
+          const status = res.statusCode ?? 0;
+          if (status < 200 || status >= 300) {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('error', (error) => reject(networkError('/2/files/download', error)));
+            res.on('end', () => {
+              const text = Buffer.concat(chunks).toString('utf8');
+              let body: unknown = text;
+              try {
+                body = JSON.parse(text);
+              } catch {
+                // plain-text errors (400s) stay text
+              }
+              reject(new DropboxResponseError(status, res.headers as unknown as Headers, body));
+            });
+            return;
+          }
+          const result = JSON.parse(String(res.headers['dropbox-api-result'] ?? 'null')) as DropboxFileMetadata | null;
+          if (result === null) {
+            res.resume();
+            reject(new Error('dropbox download answered without a Dropbox-API-Result header'));
+            return;
+          }
+          res.on('close', () => {
+            if (!res.complete && !res.destroyed) res.destroy(networkError('/2/files/download', Object.assign(new Error('connection closed mid-body'), { code: 'ECONNRESET' })));
+          });
+          const body = res as unknown as Readable;
+          // errors on the body (a cut connection) become network errors that name no URL
+          body.on('error', () => undefined);
+          resolve({ result, body: relayErrors(body) });
+        },
+      );
+      request.on('error', (error) => reject((error as Error).name === 'AbortError' ? error : networkError('/2/files/download', error)));
+      request.end();
     });
-    if (!res.ok) {
-      const text = await res.text();
-      let body: unknown = text;
-      try {
-        body = JSON.parse(text);
-      } catch {
-        // plain-text errors (400s) stay text
-      }
-      throw new DropboxResponseError(res.status, res.headers, body);
-    }
-    const result = JSON.parse(res.headers.get('dropbox-api-result') ?? 'null') as DropboxFileMetadata | null;
-    if (result === null) {
-      res.body.resume();
-      throw new Error('dropbox download answered without a Dropbox-API-Result header');
-    }
-    return { result, body: res.body as unknown as Readable };
-  };
 
   return {
     filesUpload: (arg) => call((a) => dbx.filesUpload(a), arg),

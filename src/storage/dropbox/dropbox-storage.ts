@@ -120,7 +120,11 @@ export function createDropboxStorage(options: DropboxStorageOptions): Storage {
     const { result, body } = await client.download({ path }, opts?.signal).catch(fail('get', key));
     // Dropbox vouches for the bytes with its content_hash; check it on the way through so corruption
     // in storage or transit fails the stream instead of passing silently
-    return body.pipe(new VerifyingStream(name, key, result)).on('error', () => body.destroy());
+    const verifying = new VerifyingStream(name, key, result);
+    // pipe() does not carry errors: a connection cut mid-body must fail the stream, not stall it
+    body.on('error', (error) => verifying.destroy(classifyDropboxError(error, { storage: name, operation: 'get', key })));
+    verifying.on('error', () => body.destroy());
+    return body.pipe(verifying);
   }
 
   async function head(key: string, opts?: OpOptions): Promise<ObjectInfo> {

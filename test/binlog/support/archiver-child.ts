@@ -32,7 +32,7 @@ const archiver = new BinlogArchiver({
   maxBytes: settings.maxBytes,
   heartbeatMs: 500,
   backoff: { minMs: 100, maxMs: 1000 },
-  logger: createLogger({ level: 'info', format: 'json', stream: process.stderr }),
+  logger: createLogger({ level: 'warn', format: 'json', stream: process.stderr }),
   signal: controller.signal,
   async sink(segment) {
     const target = join(settings.outDir, segment.name);
