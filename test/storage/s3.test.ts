@@ -13,7 +13,7 @@ import { StorageError, StorageNotFoundError, VerificationError } from '../../src
 import { PartDigests } from '../../src/storage/s3/part-digests.js';
 import { createS3Client, createS3Storage, type S3StorageOptions } from '../../src/storage/s3/s3-storage.js';
 import type { ObjectInfo, Storage } from '../../src/storage/storage.js';
-import { randomStream, readAll, sha256 } from '../support/bytes.js';
+import { expectSameBytes, randomStream, readAll, sha256 } from '../support/bytes.js';
 import { startS3rver, stopAllS3rver, type S3rverHandle } from '../support/s3rver.js';
 import { describeStorageContract } from './contract.js';
 
@@ -139,8 +139,8 @@ describe('s3 driver against s3rver', () => {
     const large = randomBytes(12 * MiB + 123);
     await storage.put('small.bin', chunked(small));
     await storage.put('large.bin', chunked(large), { sizeHint: large.length });
-    expect(await readFile(server.objectPath('framing/small.bin'))).toEqual(small);
-    expect(await readFile(server.objectPath('framing/large.bin'))).toEqual(large);
+    expectSameBytes(await readFile(server.objectPath('framing/small.bin')), small);
+    expectSameBytes(await readFile(server.objectPath('framing/large.bin')), large);
 
     // and a raw streamed PutObject through the client createS3Client builds is not framed either
     const config = {
@@ -158,7 +158,7 @@ describe('s3 driver against s3rver', () => {
     });
     try {
       await client.send(new PutObjectCommand({ Bucket: server.bucket, Key: 'framing/raw', Body: Readable.from([small]), ContentLength: small.length }));
-      expect(await readFile(server.objectPath('framing/raw'))).toEqual(small);
+      expectSameBytes(await readFile(server.objectPath('framing/raw')), small);
     } finally {
       client.destroy();
     }
@@ -200,7 +200,7 @@ describe('s3 driver against s3rver', () => {
     expect(count(seen, 'GetObjectCommand')).toBe(0);
     // the sha256 the caller vouched for travels as metadata
     expect((await storage.head('obj')).sha256).toBe(sha256(data));
-    expect(await readAll(await storage.get('obj'))).toEqual(data);
+    expectSameBytes(await readAll(await storage.get('obj')), data);
   });
 
   it('accepts the AWS multipart ETag form md5(part md5s)-N', async () => {
@@ -234,7 +234,7 @@ describe('s3 driver against s3rver', () => {
     await storage.put('small', bytes(small));
     await storage.put('large', chunked(large), { sizeHint: large.length });
     expect(count(seen, 'GetObjectCommand')).toBe(2);
-    expect(await readAll(await storage.get('large'))).toEqual(large);
+    expectSameBytes(await readAll(await storage.get('large')), large);
   });
 
   it.each([
@@ -288,7 +288,7 @@ describe('s3 driver against s3rver', () => {
       expect(part.headers['x-amz-checksum-crc32']).toEqual(expect.any(String));
       expect(part.headers['content-encoding']).toBeUndefined();
     }
-    expect(await readAll(await storage.get('large'))).toEqual(large);
+    expectSameBytes(await readAll(await storage.get('large')), large);
   });
 
   it('names the bucket and gives a hint when the bucket does not exist', async () => {
@@ -303,6 +303,8 @@ describe('s3 driver against s3rver', () => {
   });
 
   it('refuses wrong credentials as permanent, without the secret in the error', async () => {
+    // s3rver accepts any signature, so S3's answer to a wrong secret key is played back to the real
+    // SDK (its deserializer and error mapping run as against AWS): a fault no local server produces
     const secret = 'wrong-secret-value-4711';
     const client = await createS3Client(
       {
@@ -316,9 +318,25 @@ describe('s3 driver against s3rver', () => {
       },
       { resolveSecret, env: { K: server.credentials.accessKeyId, S: secret } },
     );
+    client.middlewareStack.add(
+      () => async () => ({
+        response: {
+          statusCode: 403,
+          headers: { 'content-type': 'application/xml', 'x-amz-request-id': 'REQ1' },
+          body: Readable.from([
+            Buffer.from(
+              '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match the signature you provided. Check your key and signing method.</Message><RequestId>REQ1</RequestId></Error>',
+            ),
+          ]),
+        },
+        output: undefined as never,
+      }),
+      // innermost: it stands in for the HTTP call, under the SDK's deserializer
+      { step: 'deserialize', name: 'playBackS3Refusal', priority: 'low' },
+    );
     const storage = createS3Storage({ bucket: server.bucket, prefix: 'creds/', client });
     storages.push(storage);
-    const error = (await storage.head('k').catch((e: unknown) => e)) as StorageError;
+    const error = (await storage.get('k').catch((e: unknown) => e)) as StorageError;
     expect(error).toBeInstanceOf(StorageError);
     expect(error.retryable).toBe(false);
     expect(error.message).toMatch(/SignatureDoesNotMatch/);

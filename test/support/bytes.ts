@@ -49,3 +49,17 @@ export function failingStream(before: Buffer, message = 'source broke'): Readabl
     },
   });
 }
+
+/**
+ * Byte-for-byte equality of two buffers as one fast check: `toEqual` on a multi-MiB Buffer compares
+ * element by element through the generic matcher and takes minutes. On a mismatch the message
+ * gives sizes, digests and the first differing offset.
+ */
+export function expectSameBytes(actual: Buffer, expected: Buffer, label = 'bytes'): void {
+  if (actual.equals(expected)) return;
+  let at = 0;
+  while (at < Math.min(actual.length, expected.length) && actual[at] === expected[at]) at++;
+  throw new Error(
+    `${label} differ: ${actual.length} bytes (sha256 ${sha256(actual)}) vs expected ${expected.length} bytes (sha256 ${sha256(expected)}), first difference at offset ${at}`,
+  );
+}

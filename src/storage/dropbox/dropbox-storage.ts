@@ -122,7 +122,7 @@ export function createDropboxStorage(options: DropboxStorageOptions): Storage {
     // in storage or transit fails the stream instead of passing silently
     const verifying = new VerifyingStream(name, key, result);
     // pipe() does not carry errors: a connection cut mid-body must fail the stream, not stall it
-    body.on('error', (error) => verifying.destroy(classifyDropboxError(error, { storage: name, operation: 'get', key })));
+    body.on('error', (error: Error) => verifying.destroy(classifyDropboxError(error, { storage: name, operation: 'get', key }) as Error));
     verifying.on('error', () => body.destroy());
     return body.pipe(verifying);
   }
