@@ -153,6 +153,14 @@ export class BinlogStreamError extends ArchiverError {
   }
 }
 
+/** Another replica or archiver uses our server id: the server keeps only one of us connected. */
+export class BinlogServerIdClashError extends BinlogStreamError {
+  override readonly code = 'E_BINLOG_SERVER_ID_CLASH';
+  constructor(message: string, options: ArchiverErrorOptions & { errno?: number } = {}) {
+    super(message, { ...options, retryable: true });
+  }
+}
+
 /** The replication connection dropped; restart the stream from the last checkpoint. */
 export class BinlogDisconnectedError extends BinlogStreamError {
   override readonly code = 'E_BINLOG_DISCONNECTED';
@@ -179,5 +187,34 @@ export class BinlogContinuityError extends ArchiverError {
     this.serverFile = options.serverFile;
     this.from = options.from;
     this.to = options.to;
+  }
+}
+
+/** A dump or a load failed (snapshot, server error, bad manifest). */
+export class DumpError extends ArchiverError {
+  override readonly code: string = 'E_DUMP';
+}
+
+/** The consistent snapshot could not be taken, or its connections disagree on the binlog position. */
+export class DumpSnapshotError extends DumpError {
+  override readonly code = 'E_DUMP_SNAPSHOT';
+}
+
+/** A dump file differs from what dump.json recorded (size, sha256) or cannot be decompressed; `key` names it. */
+export class DumpIntegrityError extends DumpError {
+  override readonly code = 'E_DUMP_INTEGRITY';
+  constructor(readonly key: string, message: string, options: ArchiverErrorOptions = {}) {
+    super(message, options);
+  }
+}
+
+/** Loaded tables differ from the dump's record (row count or content checksum). */
+export class DumpMismatchError extends DumpError {
+  override readonly code = 'E_DUMP_MISMATCH';
+  constructor(
+    message: string,
+    readonly mismatches: readonly { db: string; table: string; expected: { rows: number; checksum: string }; actual: { rows: number; checksum: string } }[],
+  ) {
+    super(message);
   }
 }

@@ -59,6 +59,8 @@ export interface ArchiverStatus {
   segmentsSealed: number;
   reconnects: number;
   lastError?: { message: string; at: number; hint?: string };
+  /** another replica or archiver registered with our serverId and the server dropped one of us */
+  serverIdClash?: { at: number; count: number; message: string };
   gaps: Gap[];
   needsFullDump: boolean;
 }
@@ -320,6 +322,9 @@ export class BinlogArchiver {
   #recordError(error: unknown): void {
     const hint = error instanceof Error && 'hint' in error ? (error as { hint?: string }).hint : undefined;
     this.#status.lastError = { message: describeError(error), at: this.#clock(), ...(hint ? { hint } : {}) };
+    if (error instanceof BinlogStreamError && error.code === 'E_BINLOG_SERVER_ID_CLASH') {
+      this.#status.serverIdClash = { at: this.#clock(), count: (this.#status.serverIdClash?.count ?? 0) + 1, message: describeError(error) };
+    }
     const level = error instanceof BinlogStreamError && error.retryable ? 'warn' : 'error';
     this.#o.logger.log(level, `binlog stream failed: ${describeError(error)}`, hint ? { hint } : {});
   }

@@ -1,7 +1,7 @@
 import mysql from 'mysql2';
 import type { Pool, PoolOptions } from 'mysql2';
 import ZongJi from '@vlasky/zongji';
-import { BinlogDisconnectedError, BinlogStreamError, describeError } from '../errors.js';
+import { BinlogDisconnectedError, BinlogServerIdClashError, BinlogStreamError, describeError } from '../errors.js';
 import type { Logger } from '../ops/logger.js';
 import { parseEventHeader, type EventHeader } from './binlog-event.js';
 import type { BinlogPosition, EventMeta } from './segment-writer.js';
@@ -255,10 +255,10 @@ function streamError(error: unknown): BinlogStreamError {
   // mysql2 mislabels replication errors' codes (dependency-findings §1.6): trust errno and the text
   const message = typeof e.sqlMessage === 'string' ? e.sqlMessage : describeError(error);
   if (/same server_uuid\/server_id/i.test(message)) {
-    return new BinlogStreamError(`another replica uses this server id: ${message}`, {
+    return new BinlogServerIdClashError(`another replica or archiver uses this server id: ${message}`, {
       cause: error,
-      errno,
-      hint: 'Give the archiver a serverId no other replica or archiver of this source uses.',
+      ...(errno !== undefined ? { errno } : {}),
+      hint: 'Give the archiver a serverId no other replica or archiver of this source uses (source.serverId); two archivers of one source must not both run.',
     });
   }
   if (errno === 1236) {

@@ -34,6 +34,10 @@ export async function buildStatus(config: Config, now: number): Promise<StatusRe
   else if (!running) p.push(doc.stoppedAt ? `the daemon is not running: it stopped at ${doc.stoppedAt}` : `the daemon is not running: its last status is from ${doc.updatedAt}`);
   if (doc?.archiver && running && !doc.archiver.connected) p.push(`not connected to the source${doc.archiver.lastError ? `: ${doc.archiver.lastError.message}` : ''}`);
   if (doc?.spool.full) p.push('the spool is full: new segments are refused until uploads catch up (nothing is dropped; check the archive storage)');
+  const clash = doc?.archiver.serverIdClash;
+  if (running && clash && now - clash.at < 10 * 60_000) {
+    p.push(`another replica or archiver uses serverId ${config.source.serverId} (${clash.count} time(s), last at ${new Date(clash.at).toISOString()}): the server keeps only one of them connected; give each a unique source.serverId`);
+  }
   for (const gap of doc?.archiver.gaps ?? []) p.push(describeGap(gap));
   if (checkpoint?.needsFullDump || doc?.archiver.needsFullDump) p.push('a full dump is needed: the binlog archive has a gap, so moments before it can only be restored from older dumps');
   return report;

@@ -26,11 +26,11 @@ interface Running {
   stop(): Promise<void>;
 }
 
-function startArchiver(password: string): Running {
+function startArchiver(password: string, stateDir = join(work, 'state')): Running {
   const controller = new AbortController();
   const archiver = new BinlogArchiver({
     source: { host: '127.0.0.1', port: proxy.port, user: 'archiver', password, serverId: 9501 },
-    stateDir: join(work, 'state'),
+    stateDir,
     maxSeconds: 1,
     maxBytes: 1024 * 1024,
     heartbeatMs: 300,
@@ -146,6 +146,24 @@ describe('reconnects without losing or repeating a byte', () => {
       const size = log.Log_name === end.file ? end.position : Number(log.File_size);
       expect(coveredOnce(log.Log_name, size), `${log.Log_name} covered exactly once up to ${size}`).toBe(true);
     }
+    sealed.length = 0;
+  });
+});
+
+describe('a second archiver with the same serverId', () => {
+  it('is reported as such by the one the server drops', { timeout: 60_000 }, async () => {
+    const first = startArchiver(a.archiver.password);
+    await caughtUp(first, a);
+    const second = startArchiver(a.archiver.password, join(work, 'state-second'));
+    try {
+      const clashed = await waitFor(() => [first, second].find((r) => r.archiver.status.serverIdClash), { what: 'a server id clash to be reported', timeoutMs: 30_000, intervalMs: 20 });
+      expect(clashed.archiver.status.serverIdClash!.message).toMatch(/another replica or archiver uses this server id/);
+      expect(clashed.archiver.status.lastError?.hint).toMatch(/serverId/);
+    } finally {
+      await second.stop();
+      await first.stop();
+    }
+    expect(gaps).toEqual([]);
     sealed.length = 0;
   });
 });
