@@ -3,11 +3,18 @@
  * way an operator would. Root over the server's socket needs no password, so none is ever in argv.
  */
 import { spawn } from 'node:child_process';
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { MariadbServer } from './mariadb.js';
 
-export const FIXTURES_DIR = fileURLToPath(new URL('../../../shared/fixtures/', import.meta.url));
+/**
+ * The shared fixtures live beside the repository (`../shared/fixtures`), as CI lays them out;
+ * MYSQL_ARCHIVER_SHARED_DIR points elsewhere (a clone in /tmp, say).
+ */
+export const FIXTURES_DIR = `${process.env['MYSQL_ARCHIVER_SHARED_DIR'] ?? fileURLToPath(new URL('../../../shared', import.meta.url))}/fixtures/`;
+if (!existsSync(FIXTURES_DIR)) {
+  throw new Error(`the shared fixtures are not at ${FIXTURES_DIR}: the round-trip tests need the shared/ folder beside the repository (or MYSQL_ARCHIVER_SHARED_DIR set to it)`);
+}
 export const TRICKY_SQL = `${FIXTURES_DIR}tricky.sql`;
 export const TRICKY_CHURN_SQL = `${FIXTURES_DIR}tricky-churn.sql`;
 
