@@ -156,7 +156,7 @@ describe('a second archiver with the same serverId', () => {
     await caughtUp(first, a);
     const second = startArchiver(a.archiver.password, join(work, 'state-second'));
     try {
-      const clashed = await waitFor(() => [first, second].find((r) => r.archiver.status.serverIdClash), { what: 'a server id clash to be reported', timeoutMs: 30_000, intervalMs: 20 });
+      const clashed = (await waitFor(() => [first, second].find((r) => r.archiver.status.serverIdClash), { what: 'a server id clash to be reported', timeoutMs: 30_000, intervalMs: 20 }))!;
       expect(clashed.archiver.status.serverIdClash!.message).toMatch(/another replica or archiver uses this server id/);
       expect(clashed.archiver.status.lastError?.hint).toMatch(/serverId/);
     } finally {
