@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileSegmentSource, reassemble } from '../../src/binlog/reassemble.js';
 import { compareSegmentNames, parseSegmentObjectName, type SegmentNameParts } from '../../src/binlog/segment-name.js';
 import { startMariadb, stopAllMariadb, type MariadbServer } from '../support/mariadb.js';
-import { TRICKY_CHURN_SQL, TRICKY_SQL, replayBinlogFiles, runSqlFile } from '../support/mariadb-cli.js';
+import { TRICKY_SQL, replayBinlogFiles, runChurn, runSqlFile } from '../support/mariadb-cli.js';
 import { fingerprintDatabase } from '../support/table-fingerprint.js';
 import { waitFor } from '../support/wait.js';
 import { mariadbBinlog } from './binlog-inspect.js';
@@ -106,17 +106,17 @@ describe('binlog archiver round trip (tricky.sql + churn, two SIGKILLs)', () => 
     child = startChild();
     await runSqlFile(source, TRICKY_SQL);
     for (let round = 1; round <= ROUNDS; round++) {
-      await runSqlFile(source, TRICKY_CHURN_SQL);
+      await runChurn(source);
       await source.query('FLUSH BINARY LOGS');
       if (round === 2 || round === 4) {
         // mid-stream: the child has read part of what exists, not all of it
         await waitFor(() => child!.received !== undefined, { what: 'the archiver to receive events', timeoutMs: 60_000 });
-        await runSqlFile(source, TRICKY_CHURN_SQL);
+        await runChurn(source);
         await killChild(child!);
         child = startChild();
       }
     }
-    await runSqlFile(source, TRICKY_CHURN_SQL);
+    await runChurn(source);
     // sealed by time (maxSeconds 1) even though the server keeps writing this file; the server may
     // still add a Binlog_checkpoint event on its own after a rotation, so the target is re-read
     let end = await masterStatus();

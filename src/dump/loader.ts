@@ -1,0 +1,461 @@
+/**
+ * loadDump: a whole dump, or chosen databases/tables (optionally under another database name), into
+ * a target server, checked against dump.json.
+ *
+ * - Every file is checked against its dump.json record (size + sha256) while it streams. A data
+ *   chunk is loaded inside one transaction that commits only once the file's bytes checked out, so
+ *   a damaged chunk leaves no rows behind in InnoDB tables (non-transactional engines keep what
+ *   was inserted before the damage was found); the error names the file.
+ * - Order: CREATE DATABASE → sequences → CREATE TABLE (foreign_key_checks = 0) → data in parallel
+ *   (foreign_key_checks = 0, unique_checks = 0 per session) → sequence values → functions and
+ *   procedures → views (retried until their dependencies exist) → triggers → events.
+ * - Then every loaded table is read back with the dump's own SELECT and checksum (rowsum-sha256-v1,
+ *   src/dump/checksum.ts); a row-count or checksum difference is a DumpMismatchError.
+ * - With renameDatabase, `old`. qualifiers inside view, routine, trigger and event bodies are
+ *   rewritten to `new`. (textual, best effort); table DDL and data are unqualified.
+ */
+import { createHash } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { DumpError, DumpIntegrityError, DumpMismatchError, describeError, isAbortError, throwIfAborted } from '../errors.js';
+import { ByteCounter } from '../storage/byte-counter.js';
+import type { Storage } from '../storage/storage.js';
+import { RowChecksum } from './checksum.js';
+import { compressionOfKey, decompressor } from './codec.js';
+import { selectSql } from './columns.js';
+import { openSession, type DbSession, type DumpConnectionOptions } from './connection.js';
+import { qualified, quoteIdent } from './names.js';
+import {
+  DUMP_FORMAT_VERSION,
+  DUMP_MANIFEST_NAME,
+  DUMP_SQL_MODE,
+  silentDumpLogger,
+  type DatabaseObjects,
+  type DumpFileRecord,
+  type DumpLogger,
+  type DumpManifest,
+  type DumpTableRecord,
+  type SqlObject,
+} from './types.js';
+
+export type TableSelector = string | { db: string; table?: string };
+
+export interface LoadDumpOptions {
+  storage: Storage;
+  /** the dump's prefix (`dumps/daily/<dumpId>`); or give `manifest` (its `prefix` is used unless dumpPrefix is set) */
+  dumpPrefix?: string;
+  manifest?: DumpManifest;
+  target: DumpConnectionOptions;
+  /** `db` (whole database, with its objects) or `db.table` entries; everything when absent */
+  tables?: readonly TableSelector[];
+  /** a new name for the (single) loaded database, or a map old → new */
+  renameDatabase?: string | Readonly<Record<string, string>>;
+  /** tables loaded at once; default 2 */
+  concurrency?: number;
+  /** load views, routines, triggers, events and sequences; default true */
+  objects?: boolean;
+  /** read every loaded table back and compare with dump.json; default true */
+  verify?: boolean;
+  logger?: DumpLogger;
+  signal?: AbortSignal;
+}
+
+export interface LoadedTable {
+  db: string;
+  table: string;
+  targetDb: string;
+  rows: number;
+  checksum: string | null;
+  expectedRows: number;
+  expectedChecksum: string;
+  /** null when not verified */
+  ok: boolean | null;
+  files: number;
+  bytes: number;
+  durationMs: number;
+}
+
+export interface LoadReport {
+  dumpId: string;
+  prefix: string;
+  tables: LoadedTable[];
+  objects: { sequences: number; views: number; routines: number; triggers: number; events: number };
+  bytesRead: number;
+  durationMs: number;
+}
+
+export async function readDumpManifest(storage: Storage, prefix: string, signal?: AbortSignal): Promise<DumpManifest> {
+  const key = `${prefix}/${DUMP_MANIFEST_NAME}`;
+  const body = await readAll(await storage.get(key, { signal }));
+  let manifest: DumpManifest;
+  try {
+    manifest = JSON.parse(body.toString('utf8')) as DumpManifest;
+  } catch (error) {
+    throw new DumpIntegrityError(key, `${storage.name}: ${key} is not valid JSON`, { cause: error });
+  }
+  if (manifest.format !== DUMP_FORMAT_VERSION || manifest.tool !== 'mysql-archiver' || !Array.isArray(manifest.files)) {
+    throw new DumpError(`${storage.name}: ${key} is not a dump manifest of format ${DUMP_FORMAT_VERSION}`, {
+      hint: 'Load it with the version of mysql-archiver that wrote it.',
+    });
+  }
+  return manifest;
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream as AsyncIterable<Buffer>) chunks.push(c);
+  return Buffer.concat(chunks);
+}
+
+interface Plan {
+  tables: DumpTableRecord[];
+  /** databases loaded whole (with objects) */
+  wholeDbs: Set<string>;
+  targetOf(db: string): string;
+}
+
+function plan(manifest: DumpManifest, o: LoadDumpOptions): Plan {
+  const dbs = new Set(manifest.databases.map((d) => d.name));
+  let tables: DumpTableRecord[];
+  const wholeDbs = new Set<string>();
+  if (!o.tables || o.tables.length === 0) {
+    tables = manifest.tables;
+    for (const d of dbs) wholeDbs.add(d);
+  } else {
+    const chosen = new Set<DumpTableRecord>();
+    for (const sel of o.tables) {
+      const { db, table } = typeof sel === 'string' ? parseSelector(sel, dbs) : sel;
+      if (!dbs.has(db)) throw new DumpError(`database ${db} is not in dump ${manifest.dumpId}`, { hint: `It holds: ${[...dbs].join(', ')}.` });
+      const found = manifest.tables.filter((t) => t.db === db && (table === undefined || t.table === table));
+      if (table !== undefined && found.length === 0) throw new DumpError(`table ${db}.${table} is not in dump ${manifest.dumpId}`);
+      if (table === undefined) wholeDbs.add(db);
+      for (const t of found) chosen.add(t);
+    }
+    tables = manifest.tables.filter((t) => chosen.has(t));
+  }
+  const involved = new Set([...tables.map((t) => t.db), ...wholeDbs]);
+  const rename = o.renameDatabase;
+  let map: Record<string, string> = {};
+  if (typeof rename === 'string') {
+    if (involved.size !== 1) throw new DumpError(`renameDatabase as a single name needs exactly one database, this load has ${involved.size}`, { hint: 'Pass a map { old: new } instead.' });
+    map = { [[...involved][0]!]: rename };
+  } else if (rename) map = { ...rename };
+  return { tables, wholeDbs, targetOf: (db) => map[db] ?? db };
+}
+
+function parseSelector(sel: string, dbs: Set<string>): { db: string; table?: string } {
+  if (dbs.has(sel)) return { db: sel };
+  const dot = sel.indexOf('.');
+  if (dot < 0) return { db: sel };
+  return { db: sel.slice(0, dot), table: sel.slice(dot + 1) };
+}
+
+export async function loadDump(o: LoadDumpOptions): Promise<LoadReport> {
+  const started = performance.now();
+  const logger = o.logger ?? silentDumpLogger;
+  const prefix = o.dumpPrefix ?? o.manifest?.prefix;
+  if (!prefix) throw new DumpError('loadDump needs dumpPrefix or manifest');
+  const manifest = o.manifest ?? (await readDumpManifest(o.storage, prefix, o.signal));
+  const files = new Map<string, DumpFileRecord>(manifest.files.map((f) => [f.key, f]));
+  const p = plan(manifest, o);
+  const concurrency = Math.max(1, Math.floor(o.concurrency ?? 2));
+  const withObjects = o.objects !== false;
+  let bytesRead = 0;
+  const record = (key: string): DumpFileRecord => {
+    const f = files.get(key);
+    if (!f) throw new DumpIntegrityError(key, `${key} is used by dump ${manifest.dumpId} but not listed in its dump.json`);
+    return f;
+  };
+  const readSmall = async (key: string): Promise<Buffer> => {
+    const f = record(key);
+    const body = await readAll(await o.storage.get(`${prefix}/${key}`, { signal: o.signal }));
+    const sha = createHash('sha256').update(body).digest('hex');
+    bytesRead += body.length;
+    if (body.length !== f.size || sha !== f.sha256) throw integrity(o.storage, prefix, f, body.length, sha);
+    return body;
+  };
+  logger.info('load started', { dumpId: manifest.dumpId, tables: p.tables.length, target: o.target.socketPath ?? `${o.target.host}:${o.target.port}` });
+
+  const sessions: DbSession[] = [];
+  const report: LoadReport = {
+    dumpId: manifest.dumpId,
+    prefix,
+    tables: [],
+    objects: { sequences: 0, views: 0, routines: 0, triggers: 0, events: 0 },
+    bytesRead: 0,
+    durationMs: 0,
+  };
+  try {
+    for (let i = 0; i < concurrency; i++) {
+      const s = await openSession(o.target);
+      sessions.push(s);
+      await s.q.query('SET SESSION foreign_key_checks = 0, unique_checks = 0');
+    }
+    const main = sessions[0]!;
+    // databases, sequences, tables
+    const dbsInvolved = manifest.databases.filter((d) => p.wholeDbs.has(d.name) || p.tables.some((t) => t.db === d.name));
+    const objectsOf = new Map<string, DatabaseObjects>();
+    for (const d of dbsInvolved) {
+      const target = p.targetOf(d.name);
+      const create = (await readSmall(d.schemaFile)).toString('utf8').trim().replace(/;$/, '');
+      const head = `CREATE DATABASE ${quoteIdent(d.name)}`;
+      const sql = create.startsWith(head) ? `CREATE DATABASE IF NOT EXISTS ${quoteIdent(target)}${create.slice(head.length)}` : `CREATE DATABASE IF NOT EXISTS ${quoteIdent(target)}`;
+      await exec(main, sql, `creating database ${target}`);
+      objectsOf.set(d.name, JSON.parse((await readSmall(d.objectsFile)).toString('utf8')) as DatabaseObjects);
+      if (withObjects && p.wholeDbs.has(d.name)) {
+        for (const seq of objectsOf.get(d.name)!.sequences) {
+          await exec(main, `USE ${quoteIdent(target)}`, '');
+          await exec(main, seq.create, `creating sequence ${target}.${seq.name}`);
+          report.objects.sequences++;
+        }
+      }
+    }
+    for (const t of p.tables) {
+      const target = p.targetOf(t.db);
+      const create = (await readSmall(t.schemaFile)).toString('utf8').trim().replace(/;$/, '');
+      await exec(main, `USE ${quoteIdent(target)}`, '');
+      await exec(main, create, `creating table ${target}.${t.table}`, 'Load into a database without this table, or rename the database (renameDatabase).');
+    }
+    // data
+    const queue = [...p.tables].sort((a, b) => b.sqlBytes - a.sqlBytes);
+    const loaded = new Map<DumpTableRecord, LoadedTable>();
+    let failed: unknown;
+    await Promise.all(
+      sessions.map(async (s) => {
+        for (let t = queue.shift(); t && failed === undefined; t = queue.shift()) {
+          try {
+            throwIfAborted(o.signal);
+            const t0 = performance.now();
+            const target = p.targetOf(t.db);
+            await exec(s, `USE ${quoteIdent(target)}`, '');
+            let bytes = 0;
+            for (const key of t.files) {
+              bytes += await loadFile(s, o.storage, prefix, record(key), `${target}.${t.table}`, o.signal);
+            }
+            bytesRead += bytes;
+            loaded.set(t, {
+              db: t.db,
+              table: t.table,
+              targetDb: target,
+              rows: -1,
+              checksum: null,
+              expectedRows: t.rows,
+              expectedChecksum: t.checksum,
+              ok: null,
+              files: t.files.length,
+              bytes,
+              durationMs: Math.round(performance.now() - t0),
+            });
+            logger.debug('table loaded', { db: target, table: t.table, files: t.files.length });
+          } catch (error) {
+            failed ??= error;
+          }
+        }
+      }),
+    );
+    if (failed !== undefined) throw failed;
+    // objects
+    if (withObjects) {
+      for (const d of dbsInvolved) {
+        const objs = objectsOf.get(d.name)!;
+        const target = p.targetOf(d.name);
+        const rw = (sql: string) => (target === d.name ? sql : sql.replaceAll(`${quoteIdent(d.name)}.`, `${quoteIdent(target)}.`));
+        const whole = p.wholeDbs.has(d.name);
+        await exec(main, `USE ${quoteIdent(target)}`, '');
+        if (whole) {
+          for (const seq of objs.sequences) {
+            await exec(main, `SELECT SETVAL(${qualified(target, seq.name)}, ${BigInt(seq.nextValue).toString()}, 0)`, `setting sequence ${target}.${seq.name}`);
+          }
+          for (const r of objs.routines) {
+            await execObject(main, r, rw(r.create), `creating ${r.type.toLowerCase()} ${target}.${r.name}`);
+            report.objects.routines++;
+          }
+          let pending = [...objs.views];
+          while (pending.length > 0) {
+            const failedViews: { v: SqlObject; error: unknown }[] = [];
+            for (const v of pending) {
+              try {
+                await execObject(main, v, rw(v.create), `creating view ${target}.${v.name}`);
+                report.objects.views++;
+              } catch (error) {
+                failedViews.push({ v, error });
+              }
+            }
+            if (failedViews.length === pending.length) throw failedViews[0]!.error;
+            pending = failedViews.map((x) => x.v);
+          }
+        }
+        const tablesHere = new Set(p.tables.filter((t) => t.db === d.name).map((t) => t.table));
+        for (const tr of objs.triggers) {
+          if (!tablesHere.has(tr.table)) continue;
+          await execObject(main, tr, rw(tr.create), `creating trigger ${target}.${tr.name}`);
+          report.objects.triggers++;
+        }
+        if (whole) {
+          for (const ev of objs.events) {
+            await main.q.query('SET SESSION time_zone = ?', [ev.timeZone]);
+            try {
+              await execObject(main, ev, rw(ev.create), `creating event ${target}.${ev.name}`);
+            } finally {
+              await main.q.query("SET SESSION time_zone = '+00:00'");
+            }
+            report.objects.events++;
+          }
+        }
+      }
+    }
+    // verification
+    const results = p.tables.map((t) => loaded.get(t)!);
+    if (o.verify !== false) {
+      const vq = [...p.tables];
+      await Promise.all(
+        sessions.map(async (s) => {
+          for (let t = vq.shift(); t; t = vq.shift()) {
+            const r = loaded.get(t)!;
+            const sum = await checksumTable(s, r.targetDb, t);
+            r.rows = sum.rows;
+            r.checksum = sum.digest();
+            r.ok = r.rows === t.rows && r.checksum === t.checksum;
+          }
+        }),
+      );
+    }
+    report.tables = results;
+    report.bytesRead = bytesRead;
+    report.durationMs = Math.round(performance.now() - started);
+    const bad = results.filter((r) => r.ok === false);
+    if (bad.length > 0) {
+      throw new DumpMismatchError(
+        `${bad.length} loaded table(s) differ from dump ${manifest.dumpId}: ${bad
+          .map((b) => `${b.targetDb}.${b.table} (rows ${b.rows}, expected ${b.expectedRows}${b.checksum !== b.expectedChecksum ? ', checksum differs' : ''})`)
+          .join('; ')}`,
+        bad.map((b) => ({ db: b.targetDb, table: b.table, expected: { rows: b.expectedRows, checksum: b.expectedChecksum }, actual: { rows: b.rows, checksum: b.checksum ?? '' } })),
+      );
+    }
+    logger.info('load finished', { dumpId: manifest.dumpId, tables: results.length, bytesRead, ms: report.durationMs });
+    return report;
+  } finally {
+    await Promise.all(sessions.map((s) => s.end()));
+  }
+}
+
+/** Reads a loaded table with the dump's SELECT and checksums it the same way. */
+export async function checksumTable(s: DbSession, db: string, t: Pick<DumpTableRecord, 'table' | 'columns' | 'primaryKey'>): Promise<RowChecksum> {
+  const sum = new RowChecksum();
+  await s.q.query('SET SESSION character_set_results = binary');
+  try {
+    await pipeline(
+      s.streamRaw(selectSql(db, t.table, t.columns, t.primaryKey)),
+      new Writable({
+        objectMode: true,
+        highWaterMark: 256,
+        write(row: (Buffer | null)[], _e, cb) {
+          sum.add(row);
+          cb();
+        },
+      }),
+    );
+  } finally {
+    await s.q.query('SET SESSION character_set_results = utf8mb4').catch(() => undefined);
+  }
+  return sum;
+}
+
+function integrity(storage: Storage, prefix: string, f: DumpFileRecord, size: number, sha256: string): DumpIntegrityError {
+  return new DumpIntegrityError(
+    f.key,
+    `${storage.name}: ${prefix}/${f.key} does not match dump.json: ${size} bytes sha256 ${sha256}, recorded ${f.size} bytes sha256 ${f.sha256}`,
+    { hint: 'The file was changed or damaged after the dump was written: load an older dump, or the same dump from another tier.' },
+  );
+}
+
+async function exec(s: DbSession, sql: string, what: string, hint?: string): Promise<void> {
+  try {
+    await s.q.query(sql);
+  } catch (error) {
+    if (!what) throw error;
+    throw new DumpError(`${what} failed: ${describeError(error)}`, { cause: error, hint });
+  }
+}
+
+async function execObject(s: DbSession, obj: SqlObject, sql: string, what: string): Promise<void> {
+  const utf8Client = /^utf8/.test(obj.characterSetClient);
+  await s.q.query(`SET SESSION sql_mode = ?, collation_connection = ?${utf8Client ? ', character_set_client = ?' : ''}`, [
+    obj.sqlMode,
+    obj.collationConnection,
+    ...(utf8Client ? [obj.characterSetClient] : []),
+  ]);
+  try {
+    await exec(s, sql, what);
+  } finally {
+    await s.q.query('SET NAMES utf8mb4').catch(() => undefined);
+    await s.q.query(`SET SESSION sql_mode = '${DUMP_SQL_MODE}'`).catch(() => undefined);
+  }
+}
+
+/** Splits a byte stream into lines (without the newline). */
+async function* lines(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let carry: Buffer[] = [];
+  for await (const chunk of source) {
+    let start = 0;
+    for (let nl = chunk.indexOf(10, start); nl >= 0; nl = chunk.indexOf(10, start)) {
+      const piece = chunk.subarray(start, nl);
+      if (carry.length > 0) {
+        carry.push(piece);
+        yield Buffer.concat(carry);
+        carry = [];
+      } else yield piece;
+      start = nl + 1;
+    }
+    if (start < chunk.length) carry.push(chunk.subarray(start));
+  }
+  if (carry.length > 0) yield Buffer.concat(carry);
+}
+
+/** One data chunk in one transaction, committed only when the file's bytes match dump.json. Returns its size. */
+async function loadFile(s: DbSession, storage: Storage, prefix: string, f: DumpFileRecord, into: string, signal?: AbortSignal): Promise<number> {
+  const compression = compressionOfKey(f.key);
+  if (!compression) throw new DumpIntegrityError(f.key, `${f.key}: unknown data file type`);
+  const full = `${prefix}/${f.key}`;
+  const counter = new ByteCounter();
+  const codec = decompressor(compression);
+  const input = await storage.get(full, { signal });
+  const feed = pipeline(input, counter, codec.input, { signal });
+  feed.catch(() => undefined);
+  codec.done.catch(() => undefined);
+  await s.q.query('START TRANSACTION');
+  let lineNo = 0;
+  let sqlFailed: unknown;
+  try {
+    try {
+      for await (const line of lines(codec.output as AsyncIterable<Buffer>)) {
+        lineNo++;
+        if (line.length === 0) continue;
+        try {
+          await s.q.query(line.toString('utf8'));
+        } catch (error) {
+          sqlFailed = error;
+          throw error;
+        }
+      }
+      await Promise.all([feed, codec.done]);
+    } catch (error) {
+      input.destroy();
+      codec.input.destroy();
+      if (isAbortError(error)) throw error;
+      if (sqlFailed === undefined) {
+        throw new DumpIntegrityError(f.key, `${storage.name}: ${full} cannot be read or decompressed: ${describeError(error)}`, {
+          cause: error,
+          hint: 'The file is damaged: load an older dump, or the same dump from another tier.',
+        });
+      }
+      throw new DumpError(`loading ${full} (line ${lineNo}) into ${into} failed: ${describeError(error)}`, { cause: error });
+    }
+    if (counter.size !== f.size || counter.sha256 !== f.sha256) throw integrity(storage, prefix, f, counter.size, counter.sha256);
+    await s.q.query('COMMIT');
+    return counter.size;
+  } catch (error) {
+    await s.q.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+}
