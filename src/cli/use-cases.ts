@@ -1,10 +1,12 @@
-import { ArchiverError } from '../errors.js';
+import { ArchiverError, UsageError, describeError } from '../errors.js';
 import { runCheck } from '../ops/check.js';
 import { runDemo } from '../demo/run-demo.js';
 import { runDaemon } from '../daemon/run-daemon.js';
 import { listSegments } from '../binlog/archive-catalog.js';
 import { fetchBinlog } from '../binlog/fetch-binlog.js';
 import { openStorage } from '../storage/registry.js';
+import { listDumps } from '../dump/index.js';
+import { runTierDump } from '../schedule/run-tier-dump.js';
 import type { Storage } from '../storage/storage.js';
 import { buildStatus, formatStatus } from '../ops/status.js';
 import type { BaseDeps, CommandResult, ConfiguredDeps } from './run-command.js';
@@ -100,8 +102,28 @@ async function binlogFetch(options: BinlogFetchOptions, deps: ConfiguredDeps): P
   return 0;
 }
 
+async function dump(options: DumpOptions, deps: ConfiguredDeps): Promise<CommandResult> {
+  const schedule = deps.schedules.find((s) => s.tier === options.tier);
+  if (!schedule) {
+    throw new UsageError(`no tier named ${options.tier}`, { hint: `Tiers are the files in ${deps.config.schedulesDir}: ${deps.schedules.map((s) => s.tier).join(', ') || 'none'}.` });
+  }
+  const outcomes = await runTierDump(deps.config, schedule, { logger: deps.logger, signal: deps.signal, env: deps.io.env });
+  for (const o of outcomes) {
+    if (o.ok && o.manifest) {
+      const m = o.manifest;
+      const rows = m.tables.reduce((n, t) => n + t.rows, 0);
+      const bytes = m.files.reduce((n, f) => n + f.size, 0);
+      const at = m.snapshot.coordinates ? ` at ${m.snapshot.coordinates.file}:${m.snapshot.coordinates.position}` : '';
+      deps.io.stdout.write(`ok    ${o.target}: ${m.prefix} (${m.tables.length} tables, ${rows} rows, ${m.files.length} files, ${bytes} bytes${at})\n`);
+    } else {
+      deps.io.stdout.write(`FAIL  ${o.target}: ${o.error}\n`);
+    }
+  }
+  return outcomes.every((o) => o.ok) ? 0 : 1;
+}
+
 async function list(options: ListOptions, deps: ConfiguredDeps): Promise<CommandResult> {
-  if (options.what !== 'segments') throw new ArchiverError('list dumps is not implemented in this version', { hint: 'Dumps arrive with the tiered-dumps release.' });
+  if (options.what === 'dumps') return listDumpsCommand(options, deps);
   const segments = await withArchiveStorage(deps, (storage) => listSegments(storage, { signal: deps.signal }));
   if (options.json) {
     for (const s of segments) deps.io.stdout.write(`${JSON.stringify(s)}\n`);
@@ -114,6 +136,24 @@ async function list(options: ListOptions, deps: ConfiguredDeps): Promise<Command
     );
   }
   deps.io.stdout.write(`${segments.length} segment(s)\n`);
+  return 0;
+}
+
+async function listDumpsCommand(options: ListOptions, deps: ConfiguredDeps): Promise<CommandResult> {
+  const names = [...new Set(deps.schedules.flatMap((s) => s.targets))];
+  for (const name of names) {
+    const storage = await openStorage(name, deps.config.storages[name]!, { env: deps.io.env });
+    try {
+      for (const d of await listDumps(storage)) {
+        if (options.json) deps.io.stdout.write(`${JSON.stringify({ target: name, ...d })}\n`);
+        else deps.io.stdout.write(`${name.padEnd(16)} ${d.tier.padEnd(10)} ${d.dumpId.padEnd(26)} ${d.finishedAt}  ${String(d.tables).padStart(5)} tables ${String(d.rows).padStart(10)} rows ${String(d.bytes).padStart(12)} bytes\n`);
+      }
+    } catch (error) {
+      deps.io.stdout.write(`FAIL  ${name}: ${describeError(error)}\n`);
+    } finally {
+      await storage.close?.();
+    }
+  }
   return 0;
 }
 
@@ -132,7 +172,7 @@ export const defaultUseCases: UseCases = {
   run,
   check,
   status,
-  dump: notImplemented('dump'),
+  dump,
   list,
   restoreTable: notImplemented('restore table'),
   restorePitr: notImplemented('restore pitr'),
