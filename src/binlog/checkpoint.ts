@@ -1,6 +1,7 @@
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ArchiverError } from '../errors.js';
+import { fsyncDir } from '../fs/durable.js';
 import type { BinlogPosition, SealedSegment } from './segment-writer.js';
 
 /**
@@ -63,12 +64,7 @@ export async function saveCheckpoint(stateDir: string, checkpoint: Checkpoint): 
     await handle.close();
   }
   await rename(tmp, path);
-  const dir = await open(dirname(path), 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
+  await fsyncDir(dirname(path));
 }
 
 export async function removeCheckpoint(stateDir: string): Promise<void> {

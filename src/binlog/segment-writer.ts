@@ -17,6 +17,7 @@ import {
   type EventHeader,
 } from './binlog-event.js';
 import { compareBinlogFiles, segmentObjectName } from './segment-name.js';
+import { fsyncDir } from '../fs/durable.js';
 
 /**
  * Turns the raw event stream of one source into sealed segments, each a valid binlog file.
@@ -496,15 +497,6 @@ async function writeAll(handle: FileHandle, buf: Buffer): Promise<void> {
   while (off < buf.length) {
     const { bytesWritten } = await handle.write(buf, off, buf.length - off, null);
     off += bytesWritten;
-  }
-}
-
-async function fsyncDir(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
 

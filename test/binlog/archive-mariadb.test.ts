@@ -1,18 +1,16 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import type { Connection } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventType, GTID_FL_STANDALONE } from '../../src/binlog/binlog-event.js';
 import { createRawTailer, type RawTailer } from '../../src/binlog/raw-tailer.js';
-import { fileSegmentSource, reassemble } from '../../src/binlog/reassemble.js';
 import { createSegmentWriter, type SealedSegment, type SegmentWriter } from '../../src/binlog/segment-writer.js';
 import { sourcePoolOptions } from '../../src/db/connect.js';
 import type { BinlogStreamError } from '../../src/errors.js';
 import { startMariadb, stopAllMariadb, type MariadbServer } from '../support/mariadb.js';
 import { waitFor } from '../support/wait.js';
-import { mariadbBinlog, queryText, scanEvents, type ScannedEvent } from './binlog-inspect.js';
+import { mariadbBinlog, queryText, scanEvents, type ScannedEvent, reassembleToBuffer } from './binlog-inspect.js';
 
 const MAX_SECONDS = 300;
 const MAX_BYTES = 192 * 1024;
@@ -244,18 +242,6 @@ describe('archiving a live MariaDB binlog into segments', () => {
     }
   });
 });
-
-async function reassembleToBuffer(segs: SealedSegment[]): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      chunks.push(chunk);
-      cb();
-    },
-  });
-  await reassemble(segs.map(fileSegmentSource), sink);
-  return Buffer.concat(chunks);
-}
 
 function isGroupStartOrOutside(e: ScannedEvent): boolean {
   return [EventType.MARIADB_GTID, EventType.FORMAT_DESCRIPTION, EventType.ROTATE, EventType.MARIADB_GTID_LIST, EventType.BINLOG_CHECKPOINT, EventType.STOP].includes(e.type as never);

@@ -150,24 +150,6 @@ describe('reconnects without losing or repeating a byte', () => {
   });
 });
 
-describe('a second archiver with the same serverId', () => {
-  it('is reported as such by the one the server drops', { timeout: 60_000 }, async () => {
-    const first = startArchiver(a.archiver.password);
-    await caughtUp(first, a);
-    const second = startArchiver(a.archiver.password, join(work, 'state-second'));
-    try {
-      const clashed = (await waitFor(() => [first, second].find((r) => r.archiver.status.serverIdClash), { what: 'a server id clash to be reported', timeoutMs: 30_000, intervalMs: 20 }))!;
-      expect(clashed.archiver.status.serverIdClash!.message).toMatch(/another replica or archiver uses this server id/);
-      expect(clashed.archiver.status.lastError?.hint).toMatch(/serverId/);
-    } finally {
-      await second.stop();
-      await first.stop();
-    }
-    expect(gaps).toEqual([]);
-    sealed.length = 0;
-  });
-});
-
 describe('gaps in the binlog archive', () => {
   it('a binlog purged while the archiver was down is a gap from the checkpoint to the oldest file left', { timeout: 60_000 }, async () => {
     const r = startArchiver(a.archiver.password);

@@ -3,15 +3,13 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fileSegmentSource, reassemble } from '../../src/binlog/reassemble.js';
 import { compareSegmentNames, parseSegmentObjectName, type SegmentNameParts } from '../../src/binlog/segment-name.js';
 import { startMariadb, stopAllMariadb, type MariadbServer } from '../support/mariadb.js';
 import { TRICKY_SQL, replayBinlogFiles, runChurn, runSqlFile } from '../support/mariadb-cli.js';
 import { fingerprintDatabase } from '../support/table-fingerprint.js';
 import { waitFor } from '../support/wait.js';
-import { mariadbBinlog } from './binlog-inspect.js';
+import { mariadbBinlog, reassembleToBuffer } from './binlog-inspect.js';
 
 /**
  * The archiver's promise end to end: whatever the server wrote, with rotations and two SIGKILLs
@@ -179,15 +177,3 @@ describe('binlog archiver round trip (tricky.sql + churn, two SIGKILLs)', () => 
     }
   });
 });
-
-async function reassembleToBuffer(segs: { path: string; startPos: number; endPos: number; serverFile: string }[]): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      chunks.push(chunk);
-      cb();
-    },
-  });
-  await reassemble(segs.map(fileSegmentSource), sink);
-  return Buffer.concat(chunks);
-}

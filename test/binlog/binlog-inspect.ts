@@ -5,6 +5,8 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { readFile } from 'node:fs/promises';
+import { Writable } from 'node:stream';
+import { fileSegmentSource, reassemble } from '../../src/binlog/reassemble.js';
 
 export interface ScannedEvent {
   /** offset in the segment file */
@@ -69,4 +71,17 @@ export function mariadbBinlog(path: string, grep?: RegExp): Promise<BinlogToolRe
       resolve(result);
     });
   });
+}
+
+/** The server file rebuilt from its segment files (reassemble), in memory: for small test files only. */
+export async function reassembleToBuffer(segs: readonly { path: string; startPos: number; endPos: number; serverFile?: string }[]): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      chunks.push(chunk);
+      cb();
+    },
+  });
+  await reassemble(segs.map(fileSegmentSource), sink);
+  return Buffer.concat(chunks);
 }

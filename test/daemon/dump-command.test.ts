@@ -1,14 +1,12 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../src/cli/program.js';
-import type { CliContext } from '../../src/cli/run-command.js';
 import { createManifest } from '../../src/manifest/manifest.js';
 import { createLocalStorage } from '../../src/storage/local/local-storage.js';
 import { startFakeDropbox, type FakeDropbox } from '../support/fake-dropbox.js';
+import { cliInProcess } from '../support/in-process-cli.js';
 import { startMariadb, stopAllMariadb, type MariadbServer } from '../support/mariadb.js';
 
 /** `dump --tier`: every target gets a verified dump; a target that is down fails only itself. */
@@ -62,19 +60,6 @@ describe('mysql-archiver dump --tier', () => {
   });
 });
 
-async function cli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const ctx: CliContext = {
-    io: {
-      stdout: new Writable({ write: (c: Buffer, _e, cb) => ((stdout += c.toString()), cb()) }),
-      stderr: new Writable({ write: (c: Buffer, _e, cb) => ((stderr += c.toString()), cb()) }),
-      env: { ...process.env, T_DB: db.archiver.password, T_DBX: 't' },
-    },
-    version: 'test',
-    onInterrupt: () => () => undefined,
-    exitCode: 0,
-  };
-  const code = await runCli(argv, ctx);
-  return { code, stdout, stderr };
+function cli(argv: string[]) {
+  return cliInProcess(argv, { ...process.env, T_DB: db.archiver.password, T_DBX: 't' });
 }

@@ -5,8 +5,6 @@ import { Writable } from 'node:stream';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reassemble, type SegmentSource } from '../../src/binlog/reassemble.js';
-import { runCli } from '../../src/cli/program.js';
-import type { CliContext } from '../../src/cli/run-command.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import { runDaemon } from '../../src/daemon/run-daemon.js';
 import { createManifest, type ManifestRecord } from '../../src/manifest/manifest.js';
@@ -17,6 +15,7 @@ import { createS3Storage } from '../../src/storage/s3/s3-storage.js';
 import type { Storage } from '../../src/storage/storage.js';
 import { startMariadb, stopAllMariadb, type MariadbServer } from '../support/mariadb.js';
 import { startS3rver, stopAllS3rver, type S3rverHandle } from '../support/s3rver.js';
+import { cliInProcess } from '../support/in-process-cli.js';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -116,8 +115,8 @@ describe('mysql-archiver run', () => {
       });
       // status while running: connected, positions, lag, spool, last sealed and shipped, no gaps
       const configFile = join(work, 'config.yaml');
-      await waitFor(async () => (await cli(['--config', configFile, 'status', '--json'], env())).code === 0, { what: 'status to report no problem', timeoutMs: 10_000, intervalMs: 200 });
-      const status = JSON.parse((await cli(['--config', configFile, 'status', '--json'], env())).stdout) as Record<string, any>;
+      await waitFor(async () => (await cliInProcess(['--config', configFile, 'status', '--json'], env())).code === 0, { what: 'status to report no problem', timeoutMs: 10_000, intervalMs: 200 });
+      const status = JSON.parse((await cliInProcess(['--config', configFile, 'status', '--json'], env())).stdout) as Record<string, any>;
       expect(status['daemon'].running).toBe(true);
       expect(status['archiver']).toMatchObject({ connected: true, gaps: [], needsFullDump: false });
       expect(status['archiver'].server.file).toBe(end.file);
@@ -126,7 +125,7 @@ describe('mysql-archiver run', () => {
       expect(status['spool']).toMatchObject({ items: 0, bytes: 0, full: false });
       expect(status['archiver'].lastSealed.name).toMatch(/^segments\/server-601\//);
       expect(status['lastShipped'].key).toMatch(/^segments\/server-601\//);
-      const text = await cli(['--config', configFile, 'status'], env());
+      const text = await cliInProcess(['--config', configFile, 'status'], env());
       expect(text.stdout).toMatch(/^daemon {5}running/m);
       expect(text.stdout).toMatch(/^ok {9}no problems/m);
     } finally {
@@ -134,7 +133,7 @@ describe('mysql-archiver run', () => {
       await running;
     }
     // stopped: status says so, with exit code 1 for monitoring
-    const stopped = await cli(['--config', join(work, 'config.yaml'), 'status'], env());
+    const stopped = await cliInProcess(['--config', join(work, 'config.yaml'), 'status'], env());
     expect(stopped.code).toBe(1);
     expect(stopped.stdout).toMatch(/NOT RUNNING/);
 
@@ -157,10 +156,10 @@ describe('mysql-archiver run', () => {
     // the command an operator uses: binlog fetch rebuilds a closed server file byte for byte
     const closedFile = files.find((f) => records.some((r) => r['serverFile'] === f && r['fileComplete'] === true))!;
     const fetched = join(work, 'fetched.bin');
-    const fetch = await cli(['--config', join(work, 'config.yaml'), 'binlog', 'fetch', closedFile, '-o', fetched], env());
+    const fetch = await cliInProcess(['--config', join(work, 'config.yaml'), 'binlog', 'fetch', closedFile, '-o', fetched], env());
     expect(fetch.code, fetch.stderr).toBe(0);
     expect((await readFile(fetched)).equals(await readFile(join(db.binlogDir, closedFile)))).toBe(true);
-    const listed = await cli(['--config', join(work, 'config.yaml'), 'list', 'segments'], env());
+    const listed = await cliInProcess(['--config', join(work, 'config.yaml'), 'list', 'segments'], env());
     expect(listed.stdout).toContain(`${records.length} segment(s)`);
   });
 
@@ -169,7 +168,7 @@ describe('mysql-archiver run', () => {
     const dir = await mkdtemp(join(tmpdir(), 'daemon-bad-'));
     try {
       const file = await writeConfig(dir, bad.port);
-      const result = await cli(['--config', file, 'run'], { ...env(), T_DB_PW: bad.archiver.password });
+      const result = await cliInProcess(['--config', file, 'run'], { ...env(), T_DB_PW: bad.archiver.password });
       expect(result.code).toBe(2);
       expect(result.stderr).toMatch(/binlog_format/);
       expect(result.stderr).toMatch(/ROW/);
@@ -188,7 +187,7 @@ describe('mysql-archiver run', () => {
     const dir = await mkdtemp(join(tmpdir(), 'daemon-weak-'));
     try {
       const file = await writeConfig(dir, db.port, 'weak');
-      const result = await cli(['--config', file, 'run'], { ...env(), T_DB_PW: 'weak-pw-123' });
+      const result = await cliInProcess(['--config', file, 'run'], { ...env(), T_DB_PW: 'weak-pw-123' });
       expect(result.code).toBe(2);
       expect(result.stderr).toMatch(/REPLICATION SLAVE/);
       expect(result.stderr).not.toContain('weak-pw-123');
@@ -198,19 +197,3 @@ describe('mysql-archiver run', () => {
   });
 });
 
-async function cli(argv: string[], environment: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const ctx: CliContext = {
-    io: {
-      stdout: new Writable({ write: (c: Buffer, _e, cb) => ((stdout += c.toString()), cb()) }),
-      stderr: new Writable({ write: (c: Buffer, _e, cb) => ((stderr += c.toString()), cb()) }),
-      env: environment,
-    },
-    version: 'test',
-    onInterrupt: () => () => undefined,
-    exitCode: 0,
-  };
-  const code = await runCli(argv, ctx);
-  return { code, stdout, stderr };
-}

@@ -9,6 +9,7 @@ import { StorageError, StorageNotFoundError, throwIfAborted } from '../../errors
 import { ByteCounter, hashStream } from '../byte-counter.js';
 import { assertValidKey, type ByteSource, type ObjectInfo, type OpOptions, type PutOptions, type PutResult, type Storage } from '../storage.js';
 import { checkExpected, checkLanded } from '../verify-expected.js';
+import { fsyncDir } from '../../fs/durable.js';
 
 export interface LocalStorageOptions {
   /** directory that holds the objects; created on first write */
@@ -143,15 +144,6 @@ function handleSink(handle: FileHandle): Writable {
       handle.writev(chunks.map((c) => c.chunk as Buffer)).then(() => cb(), cb);
     },
   });
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 function classify(error: unknown, storage: string, key: string): unknown {
