@@ -461,10 +461,12 @@ class Writer implements SegmentWriter {
 async function startFlush(seg: OpenSegment): Promise<void> {
   await seg.writing;
   if (seg.pendingBytes === 0) return;
-  const chunk = seg.pending.length === 1 ? seg.pending[0]! : Buffer.concat(seg.pending, seg.pendingBytes);
+  // writev hands the events to the kernel as they are: no concatenated copy of the batch
+  const chunks = seg.pending;
+  const bytes = seg.pendingBytes;
   seg.pending = [];
   seg.pendingBytes = 0;
-  const writing = writeAll(seg.handle, chunk).then(() => afterWrite(seg, chunk.length));
+  const writing = writevAll(seg.handle, chunks).then(() => afterWrite(seg, bytes));
   // a failed write is reported by the next startFlush/flushPending that awaits it
   writing.catch(() => undefined);
   seg.writing = writing;
@@ -489,6 +491,19 @@ function afterWrite(seg: OpenSegment, bytes: number): void {
         seg.syncing = undefined;
       },
     );
+  }
+}
+
+async function writevAll(handle: FileHandle, buffers: Buffer[]): Promise<void> {
+  let rest = buffers;
+  // the kernel takes at most IOV_MAX (1024) buffers per call and may write less than asked
+  while (rest.length > 0) {
+    const batch = rest.slice(0, 1024);
+    let { bytesWritten } = await handle.writev(batch);
+    let i = 0;
+    while (i < batch.length && bytesWritten >= batch[i]!.length) bytesWritten -= batch[i++]!.length;
+    const partial = i < batch.length && bytesWritten > 0 ? [batch[i]!.subarray(bytesWritten)] : [];
+    rest = [...partial, ...batch.slice(i + partial.length), ...rest.slice(batch.length)];
   }
 }
 
