@@ -8,4 +8,5 @@ cd "$(dirname "$0")/../.."
 install_debian_packages awscli time
 install_node_modules
 # s3rver runs in this process; DES for its listing tokens needs the legacy provider (see notes)
-NODE_OPTIONS=--openssl-legacy-provider exec node --import tsx scripts/bench/storage.ts "$@"
+export NODE_OPTIONS=--openssl-legacy-provider AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
+exec npx tsx scripts/bench/storage.ts "$@"

@@ -7,6 +7,7 @@ import { runDaemon } from '../daemon/run-daemon.js';
 import { VerificationError, throwIfAborted } from '../errors.js';
 import { createManifest, type ManifestRecord } from '../manifest/manifest.js';
 import { withMinimumLevel } from '../ops/logger.js';
+import { openSpool } from '../spool/spool.js';
 import { openStorage } from '../storage/registry.js';
 import type { Storage } from '../storage/storage.js';
 import type { DemoState } from './demo-state.js';
@@ -76,7 +77,14 @@ export async function verifyArchive(s: DemoState): Promise<string[]> {
     const server = await readFile(join(s.db!.binlogDir, file));
     if (!Buffer.concat(chunks).equals(server)) throw new VerificationError(`the segments of ${file} do not rebuild the server's file`, { retryable: false });
   }
-  return [`${report.checked} object(s) re-read, sha256 as recorded`, `${closed.length} closed binlog file(s) rebuilt from their segments: byte-identical to the server's (${closed.join(', ')})`];
+  // read-only: a look at what the stopped daemon left, without a recovery pass
+  const spool = await openSpool({ dir: s.config!.archiver.spoolDir, maxBytes: s.config!.archiver.spoolMaxBytes, logger: s.logger, readOnly: true });
+  const waiting = await spool.stats();
+  if (waiting.damaged) throw new VerificationError(`the spool ${s.config!.archiver.spoolDir} holds ${waiting.damaged} damaged item(s)`, { retryable: false });
+  return [
+    `${report.checked} object(s) re-read, sha256 as recorded`,
+    `spool: ${waiting.items} item(s), ${waiting.bytes} bytes waiting for the next start`,
+    `${closed.length} closed binlog file(s) rebuilt from their segments: byte-identical to the server's (${closed.join(', ')})`];
 }
 
 async function archiveStorage(s: DemoState): Promise<Storage> {

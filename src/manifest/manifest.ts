@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { ManifestError, StorageNotFoundError, describeError } from '../errors.js';
 import { hashStream } from '../storage/byte-counter.js';
@@ -36,7 +36,10 @@ export interface Manifest {
   recordObject(kind: string, put: PutResult, extra?: Record<string, unknown>): Promise<ManifestRecord>;
   /** a record about no object (a drill result, a dump run); stored under manifest/events/<kind>/ */
   event(kind: string, extra?: Record<string, unknown>): Promise<ManifestRecord>;
+  /** puts a record about `record.key`; the same facts again are a no-op, different facts throw ManifestError */
   append(record: ManifestRecord): Promise<void>;
+  /** the record about one object, if there is one */
+  recordFor(objectKey: string, options?: { signal?: AbortSignal }): Promise<ManifestRecord | undefined>;
   /** records whose record key starts with manifest/<prefix>, in key order */
   records(prefix?: string, options?: { signal?: AbortSignal }): AsyncIterable<ManifestRecord>;
   /** heads (or, deep, re-reads and hashes) every recorded object under the prefix */
@@ -56,11 +59,11 @@ export function createManifest(storage: Storage, options: { clock?: () => Date }
     if (existing) {
       // append-only: the same facts again are fine (a retried upload), different facts are not
       if (sameFacts(existing, record)) return;
-      throw new ManifestError(`${storage.name}: a different record already exists at ${recordKey}`, {
+      throw new ManifestError(`${storage.name}: a different record already exists at ${recordKey}${describeDifference(existing, record)}`, {
         hint: 'Records are never rewritten. Two writers may be using one prefix, or an object was written twice with different content: compare the two and give each archiver its own prefix.',
       });
     }
-    await storage.put(recordKey, () => Readable.from([body]), { expected: { size: body.length } });
+    await storage.put(recordKey, () => Readable.from([body]), { expected: { size: body.length, sha256: createHash('sha256').update(body).digest('hex') } });
   };
 
   const manifest: Manifest = {
@@ -81,6 +84,7 @@ export function createManifest(storage: Storage, options: { clock?: () => Date }
       if (!record.key) throw new Error('append needs a record with a key; use event() for keyless records');
       await append(record, recordKeyFor(record.key));
     },
+    recordFor: (objectKey, opts = {}) => readRecord(storage, recordKeyFor(objectKey), opts.signal),
     async *records(prefix = '', opts = {}) {
       for await (const info of storage.list(`${MANIFEST_PREFIX}${prefix}`, opts)) {
         if (!info.key.endsWith('.json')) continue;
@@ -124,13 +128,26 @@ async function readRecord(storage: Storage, key: string, signal?: AbortSignal): 
   }
   const chunks: Buffer[] = [];
   for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
+  const hint = 'Records are written whole and verified, so this object was changed by something else; restore it from another copy or remove it after checking what it described.';
+  let parsed: unknown;
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as ManifestRecord;
+    parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
   } catch (error) {
-    throw new ManifestError(`${storage.name}: manifest record ${key} is not valid JSON: ${describeError(error)}`, {
-      hint: 'Records are written whole and verified, so this object was changed by something else; restore it from another copy or remove it after checking what it described.',
-    });
+    throw new ManifestError(`${storage.name}: manifest record ${key} is not valid JSON: ${describeError(error)}`, { hint });
   }
+  const r = parsed as Partial<ManifestRecord> | null;
+  if (!r || typeof r !== 'object' || r.v !== 1 || typeof r.kind !== 'string' || typeof r.writtenAt !== 'string') {
+    throw new ManifestError(`${storage.name}: manifest record ${key} is not a version 1 record (v, kind, writtenAt)`, { hint });
+  }
+  return r as ManifestRecord;
+}
+
+/** names the fields that differ, so the error says what the conflict is about */
+function describeDifference(existing: ManifestRecord, wanted: ManifestRecord): string {
+  const fields = [...new Set([...Object.keys(existing), ...Object.keys(wanted)])].filter(
+    (f) => f !== 'writtenAt' && JSON.stringify(sortKeys(existing[f])) !== JSON.stringify(sortKeys(wanted[f])),
+  );
+  return fields.length ? ` (differs in ${fields.join(', ')}; recorded ${String(existing.writtenAt)})` : '';
 }
 
 /** The same record written twice differs only in when it was written. */

@@ -102,7 +102,8 @@ describe('mysql-archiver run', () => {
         await db.query(`INSERT INTO app.t VALUES (${i}, 'while S3 is down')`);
         await db.query('FLUSH BINARY LOGS');
       }
-      const spool = await openSpool({ dir: config.archiver.spoolDir, maxBytes: config.archiver.spoolMaxBytes, logger: createSilentLogger() });
+      // read-only: the daemon owns this spool, a second recovery could take its add in progress for a leftover
+      const spool = await openSpool({ dir: config.archiver.spoolDir, maxBytes: config.archiver.spoolMaxBytes, logger: createSilentLogger(), readOnly: true });
       await waitFor(async () => (await spool.stats()).items >= 4, { what: 'segments to wait in the spool', timeoutMs: 20_000, intervalMs: 100 });
       expect((await buildStatus(config, Date.now())).archiver?.connected).toBe(true);
 

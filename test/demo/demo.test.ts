@@ -102,6 +102,10 @@ describe('runDemo (in process)', () => {
       expect(text).toMatch(new RegExp(`${o.storage}:${o.key.replace(/[.]/g, '\\.')}\\s+${o.size} bytes\\s+sha256 ${o.sha256}`));
     }
 
+    // the spool was looked at after the stop: nothing damaged, what waits is named
+    expect(text).toMatch(/spool: \d+ item\(s\), \d+ bytes waiting for the next start/);
+    expect(await readdir(join(demoLayout(workDir).spoolDir, 'damaged'))).toEqual([]);
+
     // nothing is left running: mariadbd gone, its port and the local S3's port closed
     expect(server?.running).toBe(false);
     expect(existsSync(`/proc/${server?.pid}`)).toBe(false);

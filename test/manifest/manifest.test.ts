@@ -69,8 +69,15 @@ describe.each(drivers)('manifest on %s', (_name, setup) => {
     // a retried upload appends the same facts again: no-op
     const later = createManifest(storage, { clock: () => new Date('2026-11-28T11:00:00Z') });
     await later.recordObject('binlog-segment', a, { serverFile: 'f.000001' });
-    await expect(later.recordObject('binlog-segment', a, { serverFile: 'other' })).rejects.toBeInstanceOf(ManifestError);
+    const conflict = later.recordObject('binlog-segment', a, { serverFile: 'other' });
+    await expect(conflict).rejects.toBeInstanceOf(ManifestError);
+    await expect(conflict).rejects.toThrow(/manifest\/segments\/s\/a\.binlog\.json.*differs in serverFile/);
+    // append() of a record with the same facts is a no-op too, with other facts it throws
+    await later.append({ v: 1, kind: 'binlog-segment', key: a.key, size: a.size, sha256: a.sha256, serverFile: 'f.000001', writtenAt: 'any' });
+    await expect(later.append({ v: 1, kind: 'binlog-segment', key: a.key, size: 11, sha256: a.sha256, serverFile: 'f.000001', writtenAt: 'any' })).rejects.toThrow(/differs in size/);
     await manifest.event('drill', { ok: true });
+    expect(await manifest.recordFor('segments/s/a.binlog')).toMatchObject({ serverFile: 'f.000001', writtenAt: '2026-11-28T10:00:00.000Z' });
+    expect(await manifest.recordFor('segments/s/none.binlog')).toBeUndefined();
 
     const records: ManifestRecord[] = [];
     for await (const r of manifest.records('segments/')) records.push(r);
@@ -79,6 +86,19 @@ describe.each(drivers)('manifest on %s', (_name, setup) => {
     const events: ManifestRecord[] = [];
     for await (const r of manifest.records('events/')) events.push(r);
     expect(events).toEqual([expect.objectContaining({ kind: 'drill', ok: true })]);
+    const eventKeys: string[] = [];
+    for await (const o of storage.list('manifest/events/')) eventKeys.push(o.key);
+    expect(eventKeys).toEqual([expect.stringMatching(/^manifest\/events\/drill\/20261128T100000\.000Z-[0-9a-f]{8}\.json$/)]);
+  });
+
+  it('refuses to read a record that was changed into something else', async () => {
+    const { storage } = await setup();
+    const manifest = createManifest(storage);
+    await manifest.recordObject('file', await put(storage, 'data/a', 'aaaa'));
+    await put(storage, 'manifest/data/a.json', '{"v":2}');
+    await expect(manifest.recordFor('data/a')).rejects.toThrow(/not a version 1 record/);
+    await put(storage, 'manifest/data/a.json', '{"v":1,');
+    await expect(manifest.verify()).rejects.toBeInstanceOf(ManifestError);
   });
 
   it('verify finds a deleted object and one altered behind its back, and ignores objects it never wrote', async () => {
@@ -97,5 +117,9 @@ describe.each(drivers)('manifest on %s', (_name, setup) => {
     // same size, other bytes: only a deep check can see it, unless the driver stores a sha256
     const shallow = await manifest.verify();
     expect(shallow.missing.map((r) => r.key)).toEqual(['data/x']);
+    // other bytes of another size put under the key: even a shallow check sees it
+    await put(storage, 'data/z', 'short');
+    const again = await manifest.verify({ prefix: 'data/z' });
+    expect(again).toEqual({ checked: 1, missing: [], altered: [{ record: expect.objectContaining({ key: 'data/z', size: 10 }), actual: expect.objectContaining({ size: 5 }) }] });
   });
 });

@@ -10,7 +10,7 @@ import { StorageError, StorageNotFoundError } from '../../src/errors.js';
 import { hashStream } from '../../src/storage/byte-counter.js';
 import { classifyDropboxError } from '../../src/storage/dropbox/dropbox-errors.js';
 import { createDropboxClient, createDropboxStorage } from '../../src/storage/dropbox/dropbox-storage.js';
-import { withRetry } from '../../src/storage/retrying-storage.js';
+import { withRetry, type RetryInfo } from '../../src/storage/retrying-storage.js';
 import type { Storage } from '../../src/storage/storage.js';
 import { readAll } from '../support/bytes.js';
 import { startFakeDropbox, type FakeDropbox } from '../support/fake-dropbox.js';
@@ -198,25 +198,79 @@ describe('classifyDropboxError', () => {
   });
 });
 
-describe('dropbox behind withRetry', () => {
+describe('dropbox behind withRetry (real SDK, fake server)', () => {
   let fake: FakeDropbox;
   beforeAll(async () => {
-    fake = await startFakeDropbox({ accessTokens: [TOKEN] });
+    fake = await startFakeDropbox({ accessTokens: [TOKEN], app: APP });
+  });
+  afterEach(() => {
+    expect(fake.faults.pending()).toBe(0);
+    fake.faults.clear();
   });
   afterAll(async () => {
     await fake.stop();
   });
+  const retrying = (storage: Storage, retries: RetryInfo[]) =>
+    withRetry(storage, { maxAttempts: 4, baseDelayMs: 10, maxDelayMs: 50, onRetry: (info) => void retries.push(info) });
+  const since = (from: number, path: string) => fake.requests.slice(from).filter((r) => r.path === path);
 
-  it('waits out a 429 Retry-After: 1 and then puts once', async () => {
-    const sleeps: number[] = [];
-    const storage = withRetry(await withToken(fake), { maxAttempts: 3, baseDelayMs: 10, random: () => 0, sleep: async (ms) => void sleeps.push(ms) });
+  it('waits out a 429 Retry-After: 1 for real and then puts once', async () => {
+    const retries: RetryInfo[] = [];
+    const storage = retrying(await withToken(fake, fake.tokens.issue()), retries);
     fake.faults.rateLimit('/2/files/upload', 1);
     const from = fake.requests.length;
     const put = await storage.put('retry/a', body('after the wait'));
     expect(put.size).toBe(14);
-    expect(sleeps).toHaveLength(1);
-    expect(sleeps[0]).toBeGreaterThanOrEqual(1000);
-    expect(fake.requests.slice(from).filter((r) => r.path === '/2/files/upload')).toHaveLength(2);
+    expect(retries.map((r) => r.delayMs)).toEqual([1000]);
+    const uploads = since(from, '/2/files/upload');
+    expect(uploads).toHaveLength(2);
+    expect(uploads[1]!.atMs - uploads[0]!.atMs).toBeGreaterThanOrEqual(1000);
     expect(fake.files.get('/f/retry/a')?.size).toBe(14);
+  });
+
+  it('retries 5xx answers until the put lands, reopening the source for a fresh upload session', async () => {
+    const retries: RetryInfo[] = [];
+    const storage = retrying(await withToken(fake, fake.tokens.issue()), retries);
+    fake.faults.status('/2/files/upload', 503, 2);
+    const from = fake.requests.length;
+    expect((await storage.put('five/small', body('x'))).size).toBe(1);
+    expect(since(from, '/2/files/upload')).toHaveLength(3);
+
+    const data = randomBytes(9 * MiB);
+    let opened = 0;
+    fake.faults.status('/2/files/upload_session/finish', 502);
+    const mid = fake.requests.length;
+    const put = await storage.put('five/large', () => (opened++, Readable.from([data])));
+    expect(opened).toBe(2);
+    expect(since(mid, '/2/files/upload_session/start')).toHaveLength(2);
+    expect(await hashStream(await storage.get('five/large'))).toEqual({ size: data.length, sha256: put.sha256 });
+    expect(retries.map((r) => (r.error as StorageError).message)).toEqual([
+      expect.stringMatching(/503/),
+      expect.stringMatching(/503/),
+      expect.stringMatching(/502/),
+    ]);
+  });
+
+  it('a 401 for an expired token is answered by one refresh inside the call, not by a retry', async () => {
+    const retries: RetryInfo[] = [];
+    const storage = retrying(await withRefresh(fake), retries);
+    await storage.put('auth/a', body('first'));
+    fake.tokens.expireAll();
+    const from = fake.requests.length;
+    await storage.put('auth/b', body('second'));
+    expect((await readAll(await storage.get('auth/b'))).toString()).toBe('second');
+    expect(retries).toEqual([]);
+    expect(fake.requests.slice(from).map((r) => r.path)).toEqual(['/2/files/upload', '/oauth2/token', '/2/files/upload', '/2/files/download']);
+  });
+
+  it('an expired token that cannot be refreshed is permanent: one attempt, no retries', async () => {
+    const retries: RetryInfo[] = [];
+    const storage = retrying(await withToken(fake, fake.tokens.issue()), retries);
+    fake.tokens.expireAll();
+    const from = fake.requests.length;
+    const error = await failure(storage.put('auth/c', body('x')));
+    expect(error.retryable).toBe(false);
+    expect(retries).toEqual([]);
+    expect(since(from, '/2/files/upload')).toHaveLength(1);
   });
 });

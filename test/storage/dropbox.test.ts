@@ -156,6 +156,23 @@ describe('dropbox driver against the fake', () => {
     await expect(readAll(await storage.get('seg/2'))).rejects.toBeInstanceOf(VerificationError);
   });
 
+  it.each([
+    ['files/upload', '/2/files/upload', 3 * MiB],
+    ['upload_session/finish', '/2/files/upload_session/finish', 9 * MiB],
+  ])('a put whose file dropbox stored differs from the bytes sent (%s) throws VerificationError and keeps nothing', async (_what, endpoint, size) => {
+    const storage = createDropboxStorage({ root: '/v', client, chunkSize: 4 * MiB });
+    const data = randomBytes(size);
+    fake.faults.tamper(endpoint, size - 10);
+    const error = await storage.put(`tampered/${size}`, body(data)).catch((e: unknown) => e);
+    expect(fake.faults.pending()).toBe(0);
+    expect(error).toBeInstanceOf(VerificationError);
+    expect((error as Error).message).toContain(`tampered/${size}`);
+    expect(fake.files.get(`/v/tampered/${size}`)).toBeUndefined();
+    // and the same bytes go through untouched on the next attempt
+    expect((await storage.put(`tampered/${size}`, body(data))).sha256).toBe(sha256(data));
+    expect(fake.files.get(`/v/tampered/${size}`)?.content_hash).toBe(referenceContentHash(data));
+  });
+
   it('deletes a file dropbox reports with the wrong content_hash and refuses it', async () => {
     const lying: DropboxLike = {
       ...client,

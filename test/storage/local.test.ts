@@ -1,7 +1,13 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { StorageNotFoundError, VerificationError } from '../../src/errors.js';
 import { createLocalStorage } from '../../src/storage/local/local-storage.js';
+import { sha256 } from '../support/bytes.js';
+import { waitFor } from '../support/wait.js';
 import { describeStorageContract } from './contract.js';
 
 let dir = '';
@@ -16,4 +22,39 @@ describeStorageContract('local', {
     if (leftovers.some((f) => String(f).includes('.tmp-'))) throw new Error(`temp files left: ${leftovers.join(', ')}`);
     await rm(dir, { recursive: true, force: true });
   },
+});
+
+describe('local driver', () => {
+  it('a put whose file on disk changes before it is kept throws VerificationError and keeps nothing', async () => {
+    const base = await mkdtemp(join(tmpdir(), 'ma-local-alter-'));
+    try {
+      const storage = createLocalStorage({ path: base });
+      const data = randomBytes(3 * 1024 * 1024);
+      // the source holds back its last byte until the test has changed the file being written
+      const source = new Readable({ read() {} });
+      source.push(data.subarray(0, -1));
+      const put = storage.put('seg/a', () => source).catch((e: unknown) => e);
+
+      const tmp = await waitFor<string>(
+        async () => {
+          const name = (await readdir(join(base, 'seg'))).find((f) => f.includes('.tmp-'));
+          return name && (await stat(join(base, 'seg', name))).size === data.length - 1 ? join(base, 'seg', name) : '';
+        },
+        { what: 'the temp file to hold all but the last byte', timeoutMs: 20_000 },
+      );
+      const handle = await open(tmp, 'r+');
+      await handle.write(Buffer.from([data[100]! ^ 0x01]), 0, 1, 100);
+      await handle.close();
+      source.push(data.subarray(-1));
+      source.push(null);
+
+      const error = await put;
+      expect(error).toBeInstanceOf(VerificationError);
+      expect((error as Error).message).toContain(sha256(data));
+      await expect(storage.head('seg/a')).rejects.toBeInstanceOf(StorageNotFoundError);
+      expect(await readdir(join(base, 'seg'))).toEqual([]);
+    } finally {
+      await rm(base, { recursive: true, force: true });
+    }
+  });
 });

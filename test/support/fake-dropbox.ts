@@ -44,12 +44,16 @@ export interface LoggedRequest {
   headers: Record<string, string | string[] | undefined>;
   /** the body of RPC and OAuth calls (small JSON or form data); content bodies are not kept */
   body?: string;
+  /** when the request arrived, in ms on a monotonic clock (performance.now) */
+  atMs: number;
 }
 
 export type FaultReply =
   | { status: number; body?: unknown; headers?: Record<string, string> }
   /** 'request': read `afterBytes` of the request body, then cut the connection; 'response': send headers and `afterBytes` of the body, then cut */
-  | { drop: 'request' | 'response'; afterBytes?: number };
+  | { drop: 'request' | 'response'; afterBytes?: number }
+  /** upload or upload_session/finish: receive everything, then flip the byte at `offset` of the stored file before it is hashed and committed */
+  | { tamper: 'stored'; offset: number };
 
 type Matcher = string | RegExp | ((request: LoggedRequest) => boolean);
 interface Fault {
@@ -85,6 +89,8 @@ export interface FakeDropbox {
     rateLimit(match: Matcher, retryAfterSeconds: number, times?: number): void;
     status(match: Matcher, status: number, times?: number): void;
     drop(match: Matcher, phase: 'request' | 'response', afterBytes: number, times?: number): void;
+    /** the next upload or finish matching stores other bytes than it received: the byte at `offset` flipped */
+    tamper(match: Matcher, offset: number, times?: number): void;
     /** faults not yet used up */
     pending(): number;
     clear(): void;
@@ -217,7 +223,7 @@ export async function startFakeDropbox(opts: FakeDropboxOptions = {}): Promise<F
 
   // --- endpoints ---------------------------------------------------------------------------------
 
-  const upload = async (req: IncomingMessage, arg: Record<string, unknown>): Promise<FakeFileInfo> => {
+  const upload = async (req: IncomingMessage, arg: Record<string, unknown>, fault?: FaultReply): Promise<FakeFileInfo> => {
     const path = checkPath(arg['path']);
     const tmp = join(dir, 'tmp', nextId());
     const size = await receive(req, tmp, 0, 'w');
@@ -225,6 +231,7 @@ export async function startFakeDropbox(opts: FakeDropboxOptions = {}): Promise<F
       await rm(tmp, { force: true });
       throw new ApiError(400, 'Error in call to API function "files/upload": Request body is too large; use upload sessions');
     }
+    if (fault && 'tamper' in fault) await flipByte(tmp, fault.offset);
     return commit(path, arg['mode'], tmp);
   };
 
@@ -239,10 +246,10 @@ export async function startFakeDropbox(opts: FakeDropboxOptions = {}): Promise<F
     return { id: id!, session };
   };
 
-  const contentCall = async (req: IncomingMessage, res: ServerResponse, endpoint: string, arg: Record<string, unknown>, drop?: FaultReply) => {
+  const contentCall = async (req: IncomingMessage, res: ServerResponse, endpoint: string, arg: Record<string, unknown>, fault?: FaultReply) => {
     switch (endpoint) {
       case '/2/files/upload':
-        return sendJson(res, 200, await upload(req, arg));
+        return sendJson(res, 200, await upload(req, arg, fault));
       case '/2/files/upload_session/start': {
         const id = `session-${nextId()}`;
         const file = join(dir, 'tmp', id);
@@ -261,6 +268,7 @@ export async function startFakeDropbox(opts: FakeDropboxOptions = {}): Promise<F
         const commitArg = (arg['commit'] ?? {}) as Record<string, unknown>;
         const path = checkPath(commitArg['path']);
         session.offset += await receive(req, session.file, session.offset, 'r+');
+        if (fault && 'tamper' in fault) await flipByte(session.file, fault.offset);
         const meta = await commit(path, commitArg['mode'], session.file);
         sessions.delete(id);
         return sendJson(res, 200, meta);
@@ -277,7 +285,7 @@ export async function startFakeDropbox(opts: FakeDropboxOptions = {}): Promise<F
           'Content-Length': String(file.size),
           'Dropbox-API-Result': headerJson(publicMeta(file)),
         });
-        const limit = drop && 'drop' in drop ? (drop.afterBytes ?? 0) : undefined;
+        const limit = fault && 'drop' in fault ? (fault.afterBytes ?? 0) : undefined;
         if (limit === undefined) return pipeline(createReadStream(file.blob, { highWaterMark: 1 << 20 }), res);
         const head = limit > 0 ? createReadStream(file.blob, { start: 0, end: limit - 1 }) : undefined;
         if (head) for await (const chunk of head) res.write(chunk);
@@ -379,7 +387,7 @@ export async function startFakeDropbox(opts: FakeDropboxOptions = {}): Promise<F
     const url = new URL(req.url ?? '/', 'http://fake');
     const endpoint = url.pathname;
     const isContent = endpoint === '/2/files/download' || endpoint.startsWith('/2/files/upload');
-    const entry: LoggedRequest = { method: req.method ?? '', path: endpoint, url: req.url ?? '', headers: { ...req.headers } };
+    const entry: LoggedRequest = { method: req.method ?? '', path: endpoint, url: req.url ?? '', headers: { ...req.headers }, atMs: performance.now() };
     requests.push(entry);
     try {
       if (!isContent) entry.body = await readText(req);
@@ -388,7 +396,7 @@ export async function startFakeDropbox(opts: FakeDropboxOptions = {}): Promise<F
         if (isContent) await drain(req);
         return sendJson(res, fault.status, fault.body ?? defaultFaultBody(fault.status), fault.headers);
       }
-      if (fault?.drop === 'request') {
+      if (fault && 'drop' in fault && fault.drop === 'request') {
         // held before reading: ending the body iterator early detaches req.socket (null afterwards)
         const socket = req.socket;
         await consume(req, fault.afterBytes ?? 0);
@@ -467,17 +475,7 @@ export async function startFakeDropbox(opts: FakeDropboxOptions = {}): Promise<F
         return file && publicMeta(file);
       },
       read: (path) => readFile(fileAt(path).blob),
-      corrupt: async (path, offset = 0) => {
-        const handleFile = await open(fileAt(path).blob, 'r+');
-        try {
-          const byte = Buffer.alloc(1);
-          await handleFile.read(byte, 0, 1, offset);
-          byte[0] = byte[0]! ^ 0xff;
-          await handleFile.write(byte, 0, 1, offset);
-        } finally {
-          await handleFile.close();
-        }
-      },
+      corrupt: (path, offset = 0) => flipByte(fileAt(path).blob, offset),
       replace: async (path, data) => {
         const tmp = join(dir, 'tmp', nextId());
         await writeFile(tmp, data);
@@ -505,6 +503,7 @@ export async function startFakeDropbox(opts: FakeDropboxOptions = {}): Promise<F
         }),
       status: (match, status, times = 1) => void faults.push({ match, left: times, reply: { status } }),
       drop: (match, phase, afterBytes, times = 1) => void faults.push({ match, left: times, reply: { drop: phase, afterBytes } }),
+      tamper: (match, offset, times = 1) => void faults.push({ match, left: times, reply: { tamper: 'stored', offset } }),
       pending: () => faults.reduce((n, f) => n + f.left, 0),
       clear: () => void faults.splice(0),
     },
@@ -576,6 +575,19 @@ async function receive(req: IncomingMessage, file: string, offset: number, flags
     throw new Error('request body cut short');
   }
   return size;
+}
+
+async function flipByte(file: string, offset: number): Promise<void> {
+  const handle = await open(file, 'r+');
+  try {
+    const byte = Buffer.alloc(1);
+    const { bytesRead } = await handle.read(byte, 0, 1, offset);
+    if (bytesRead !== 1) throw new Error(`fake dropbox: no byte at offset ${offset} of ${file}`);
+    byte[0] = byte[0]! ^ 0xff;
+    await handle.write(byte, 0, 1, offset);
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Dropbox's content_hash, computed independently of the driver's streaming hasher: read back in 4 MiB blocks. */

@@ -115,7 +115,7 @@ export async function startS3rver(options: StartS3rverOptions = {}): Promise<S3r
     bucket,
     directory,
     credentials: CREDENTIALS,
-    client: () => { const c =
+    client: () =>
       new S3Client({
         region: 'us-east-1',
         endpoint,
@@ -124,7 +124,7 @@ export async function startS3rver(options: StartS3rverOptions = {}): Promise<S3r
         requestChecksumCalculation: 'WHEN_REQUIRED',
         responseChecksumValidation: 'WHEN_REQUIRED',
         maxAttempts: 1,
-      }); if (process.env['S3DBG']) c.middlewareStack.add((next, ctx) => async (args) => { const t = performance.now(); try { return await next(args); } finally { console.log('DBG', ctx.commandName, (args.input as any).Key, (args.input as any).PartNumber ?? '', Math.round(performance.now() - t), 'ms') } }, { step: 'initialize', name: 'log' }); return c; },
+      }),
     stop,
     restart: async () => {
       await stop();

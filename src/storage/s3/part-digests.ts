@@ -3,7 +3,7 @@ import { createHash, type Hash } from 'node:crypto';
 /**
  * md5 of each `partSize` slice of a stream, as bytes pass: S3 reports a multipart object's ETag as
  * md5(md5(part1) ‖ md5(part2) ‖ …) + "-N", so knowing the part boundaries lets a put check the
- * ETag without reading the object back. The boundaries must be the uploader's (lib-storage cuts
+ * ETag without reading the object back. The boundaries must be the uploader's (uploadMultipart cuts
  * every part at exactly `partSize` bytes but the last).
  */
 export class PartDigests {

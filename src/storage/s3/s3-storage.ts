@@ -11,13 +11,12 @@ import {
   type S3Client,
   type StorageClass,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { VerificationError, throwIfAborted } from '../../errors.js';
 import type { S3StorageConfig } from '../../config/schema.js';
 import { ByteCounter, hashStream } from '../byte-counter.js';
 import { assertValidKey, type ByteSource, type ObjectInfo, type OpOptions, type PutOptions, type PutResult, type Storage } from '../storage.js';
 import { checkExpected, checkLanded } from '../verify-expected.js';
-import { PartDigests } from './part-digests.js';
+import { uploadMultipart } from './multipart.js';
 import { describeEndpoint, type S3ClientLike } from './s3-client.js';
 import { toStorageError, type S3Operation } from './s3-errors.js';
 
@@ -187,64 +186,36 @@ export function createS3Storage(options: S3StorageOptions): Storage {
     flow: Promise<void>,
     opts: PutOptions,
   ): Promise<Sent> {
-    const parts = new PartDigests(partSize);
-    // lib-storage reports its own follow-up failure (e.g. a refused AbortMultipartUpload) in place
-    // of the one that broke the upload; keep ours so the caller sees the real cause
-    let feedError: unknown;
     async function* feed(): AsyncGenerator<Buffer> {
-      try {
-        for (const chunk of head.splice(0)) {
-          parts.update(chunk);
-          yield chunk;
-        }
-        for (;;) {
-          const next = await chunks.next();
-          if (next.done) break;
-          parts.update(next.value);
-          yield next.value;
-        }
-        await flow;
-        // failing here, before the last part is handed over, means the upload is never completed
-        checkExpected(name, key, { size: counter.size, sha256: counter.sha256 }, opts);
-      } catch (error) {
-        feedError ??= error;
-        throw error;
+      yield* head.splice(0);
+      for (;;) {
+        const next = await chunks.next();
+        if (next.done) break;
+        yield next.value;
       }
+      await flow;
+      // failing here, before the last part is sent, means the upload is aborted, never completed
+      checkExpected(name, key, { size: counter.size, sha256: counter.sha256 }, opts);
     }
-    const body = Readable.from(feed(), { objectMode: false, highWaterMark: MiB });
     const expectedSha = opts.expected?.sha256;
-    const upload = new Upload({
+    const { etag } = await uploadMultipart({
       client,
-      params: {
+      create: {
         Bucket: bucket,
         Key: objectKey,
-        Body: body,
         ...(expectedSha ? { Metadata: { sha256: expectedSha } } : {}),
         ...(options.storageClass ? { StorageClass: options.storageClass as StorageClass } : {}),
         ...lockParams(),
-        // Object Lock needs an integrity header on every part; Content-MD5 cannot be given per part
-        // through lib-storage, a CRC32 checksum (computed on the part buffer, no chunked framing) can
+        // Object Lock needs an integrity header on every part; a CRC32 computed on the part buffer
+        // (no chunked framing) serves where a per-part Content-MD5 would too
         ...(options.objectLock ? { ChecksumAlgorithm: 'CRC32' as const } : {}),
       },
+      chunks: feed(),
       partSize,
       queueSize,
-      leavePartsOnError: false,
+      ...(opts.signal ? { signal: opts.signal } : {}),
     });
-    const onAbort = (): void => void upload.abort();
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      await upload.done();
-    } catch (error) {
-      body.destroy();
-      throw feedError ?? error;
-    } finally {
-      opts.signal?.removeEventListener('abort', onAbort);
-    }
-    return {
-      result: { key, size: counter.size, sha256: counter.sha256 },
-      md5: counter.digest('md5'),
-      multipartEtag: parts.etag(),
-    };
+    return { result: { key, size: counter.size, sha256: counter.sha256 }, md5: counter.digest('md5'), multipartEtag: etag };
   }
 
   async function verifyLanded(key: string, objectKey: string, sent: Sent, signal: AbortSignal | undefined): Promise<void> {
