@@ -83,8 +83,10 @@ export async function runCheck(config: Config, deps: CheckDeps): Promise<CheckRe
 async function probeStorage(name: string, open: () => Promise<Storage>, deps: CheckDeps): Promise<StorageProbe> {
   const started = Date.now();
   let storage: Storage | undefined;
-  // one fixed key per host: repeated checks overwrite it instead of piling up probes
-  const key = `.mysql-archiver-probe/${hostname().replace(/[^A-Za-z0-9._-]/g, '_')}`;
+  // one fixed key per host and storage: repeated checks overwrite it instead of piling up probes,
+  // and two storages sharing a bucket and prefix do not delete each other's probe mid-check
+  const safe = (text: string) => text.replace(/[^A-Za-z0-9._-]/g, '_');
+  const key = `.mysql-archiver-probe/${safe(hostname())}-${safe(name)}`;
   const payload = randomBytes(1024);
   try {
     storage = await open();
