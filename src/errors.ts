@@ -218,3 +218,68 @@ export class DumpMismatchError extends DumpError {
     super(message);
   }
 }
+
+/** A single-table copy failed (source read, target write) or its row counts disagree. */
+export class TableCopyError extends ArchiverError {
+  override readonly code: string = 'E_TABLE_COPY';
+}
+
+/** The copy finished but the rows written differ from the rows the source holds. */
+export class TableCopyMismatchError extends TableCopyError {
+  override readonly code = 'E_TABLE_COPY_MISMATCH';
+  constructor(message: string, readonly expected: number, readonly actual: number, options: ArchiverErrorOptions = {}) {
+    super(message, options);
+  }
+}
+
+/** The restore's destination (a table or a file) already exists or cannot be used: exit 2, nothing changed. */
+export class RestoreTargetError extends ArchiverError {
+  override readonly code = 'E_RESTORE_TARGET';
+  override readonly exitCode = ExitCode.usage;
+}
+
+/** An Amazon RDS call or state failed during a table restore from RDS. */
+export class RdsError extends ArchiverError {
+  override readonly code: string = 'E_RDS';
+}
+
+/** The requested time is outside the source's restorable window (or it has none): exit 2, nothing created. */
+export class RdsRestoreWindowError extends ArchiverError {
+  override readonly code = 'E_RDS_RESTORE_WINDOW';
+  override readonly exitCode = ExitCode.usage;
+}
+
+/** The temporary instance's name is taken: exit 2, nothing created. */
+export class RdsInstanceExistsError extends ArchiverError {
+  override readonly code = 'E_RDS_INSTANCE_EXISTS';
+  override readonly exitCode = ExitCode.usage;
+  constructor(readonly instance: string, message: string, options: ArchiverErrorOptions = {}) {
+    super(message, options);
+  }
+}
+
+/** The temporary instance reached a state it cannot leave (failed, incompatible-restore, ...). */
+export class RdsInstanceFailedError extends RdsError {
+  override readonly code = 'E_RDS_INSTANCE_FAILED';
+  constructor(readonly instance: string, readonly state: string, message: string, options: ArchiverErrorOptions = {}) {
+    super(message, options);
+  }
+}
+
+/**
+ * A temporary RDS instance could not be deleted and is still running (and billing). The message
+ * names every such instance; `mysql-archiver rds cleanup` removes them. `cause` is the deletion
+ * error; `restoreError` the failure that came first, if any.
+ */
+export class RdsCleanupError extends RdsError {
+  override readonly code = 'E_RDS_CLEANUP';
+  readonly restoreError: unknown;
+  constructor(
+    readonly instances: readonly string[],
+    message: string,
+    options: ArchiverErrorOptions & { restoreError?: unknown } = {},
+  ) {
+    super(message, options);
+    this.restoreError = options.restoreError;
+  }
+}
