@@ -1,8 +1,7 @@
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import mysql from 'mysql2/promise';
-import { sourcePoolOptions } from '../db/connect.js';
+import { connectSource, sourcePoolOptions } from '../db/connect.js';
 import type { SourceOptions } from '../db/source-options.js';
 import { BinlogContinuityError, BinlogStreamError, describeError, isAbortError } from '../errors.js';
 import type { Logger } from '../ops/logger.js';
@@ -127,7 +126,8 @@ export class BinlogArchiver {
   async #session(continuity: { reason: 'continuity'; detail: string } | undefined): Promise<boolean> {
     // a segment the sink refused (spool full, disk error) goes first: nothing is read past it
     await this.#spoolPending();
-    const control = await mysql.createConnection(sourcePoolOptions(this.#o.source));
+    // the shared opener: a refused login or unreachable host is reported with host:port and a hint
+    const control = await connectSource(this.#o.source);
     let server: ServerBinlogs;
     try {
       server = await readServerBinlogs(control);
