@@ -8,12 +8,13 @@ import { parseDuration, SizeParseError } from '../config/sizes.js';
 
 /** Where a restore stops: a moment, a binlog position, or a GTID. */
 export type RestorePoint =
-  | { readonly kind: 'time'; readonly at: Date }
+  /** `wallClock` is set when no zone was written: the use case reads it in the configured zone */
+  | { readonly kind: 'time'; readonly at: Date; readonly wallClock?: string }
   | { readonly kind: 'position'; readonly file: string; readonly position: number }
   | { readonly kind: 'gtid'; readonly gtid: string };
 
 export const RESTORE_POINT_HELP =
-  'TIME is ISO 8601 (2026-11-25T14:03:00Z, 2026-11-25T15:03:00+01:00; "2026-11-25 14:03" without a zone is UTC), ' +
+  'TIME is ISO 8601 (2026-11-25T14:03:00Z, 2026-11-25T15:03:00+01:00; "2026-11-25 14:03" without a zone is read in restore.timezone, default UTC), ' +
   'a relative "15m ago", a binlog position (mysql-bin.000042:1337) or a GTID (0-1-865)';
 
 /** `now` is injected so that "15m ago" is testable. */
@@ -35,17 +36,44 @@ export function parseRestorePoint(value: string, now: () => Date = () => new Dat
       if (!(error instanceof SizeParseError)) throw error;
     }
   }
-  const at = parseTime(text);
-  if (at) return { kind: 'time', at };
+  const parsed = parseTime(text);
+  if (parsed) return { kind: 'time', at: parsed.at, ...(parsed.wallClock ? { wallClock: parsed.wallClock } : {}) };
   throw new InvalidArgumentError(`expected a time, position or GTID: ${RESTORE_POINT_HELP}.`);
 }
 
-function parseTime(text: string): Date | undefined {
+function parseTime(text: string): { at: Date; wallClock?: string } | undefined {
   const m = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)\s*(Z|[+-]\d{2}:?\d{2})?$/i.exec(text);
   if (!m) return undefined;
   const zone = m[3] ? (m[3].toUpperCase() === 'Z' ? 'Z' : m[3].replace(/^([+-]\d{2})(\d{2})$/, '$1:$2')) : 'Z';
-  const date = new Date(`${m[1]}T${m[2]}${zone}`);
-  return Number.isNaN(date.getTime()) ? undefined : date;
+  const at = new Date(`${m[1]}T${m[2]}${zone}`);
+  if (Number.isNaN(at.getTime())) return undefined;
+  return m[3] ? { at } : { at, wallClock: `${m[1]}T${m[2]}` };
+}
+
+/**
+ * The instant a zone-less wall-clock time names in `timeZone`. In an autumn overlap the time
+ * exists twice and the earlier instant is taken; in a spring gap it does not exist and it is read
+ * with the offset before the change (so 02:30 becomes 03:30 summer time). The plan echoes the
+ * result in UTC and local time, so the operator sees which one.
+ */
+export function wallClockIn(wallClock: string, timeZone: string): Date {
+  const asUtc = new Date(`${wallClock}Z`).getTime();
+  const format = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  const localOf = (instant: number): number => {
+    const parts = Object.fromEntries(format.formatToParts(new Date(instant)).map((p) => [p.type, p.value]));
+    return Date.UTC(Number(parts['year']), Number(parts['month']) - 1, Number(parts['day']), Number(parts['hour']), Number(parts['minute']), Number(parts['second']));
+  };
+  const offsetAt = (instant: number): number => localOf(instant) - Math.floor(instant / 1000) * 1000;
+  const offsets = [offsetAt(asUtc - 86_400_000), offsetAt(asUtc), offsetAt(asUtc + 86_400_000)];
+  const whole = Math.floor(asUtc / 1000) * 1000;
+  const fits = offsets.map((o) => asUtc - o).filter((instant) => localOf(instant) === whole);
+  if (fits.length > 0) return new Date(Math.min(...fits));
+  return new Date(asUtc - (offsets[0] as number));
+}
+
+/** The restore instant of a time point, reading zone-less times in `timeZone`. */
+export function restoreInstant(point: Extract<RestorePoint, { kind: 'time' }>, timeZone: string): Date {
+  return point.wallClock ? wallClockIn(point.wallClock, timeZone) : point.at;
 }
 
 export interface TableName {

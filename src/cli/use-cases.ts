@@ -9,6 +9,7 @@ import { listDumps } from '../dump/index.js';
 import { runTierDump } from '../schedule/run-tier-dump.js';
 import type { Storage } from '../storage/storage.js';
 import { buildStatus, formatStatus } from '../ops/status.js';
+import { rdsCleanupCommand, restoreTableFromRdsCommand } from './rds-use-cases.js';
 import type { BaseDeps, CommandResult, ConfiguredDeps } from './run-command.js';
 import type { BinlogFetchOptions } from './commands/binlog.js';
 import type { CheckOptions } from './commands/check.js';
@@ -174,11 +175,11 @@ export const defaultUseCases: UseCases = {
   status,
   dump,
   list,
-  restoreTable: notImplemented('restore table'),
+  restoreTable: (options, deps) => (options.from === 'rds' ? restoreTableFromRdsCommand(options, deps) : notImplemented('restore table --from archive')()),
   restorePitr: notImplemented('restore pitr'),
   verify: notImplemented('verify'),
   retention: notImplemented('retention'),
-  rdsCleanup: notImplemented('rds cleanup'),
+  rdsCleanup: rdsCleanupCommand,
   demo,
   spoolStatus: notImplemented('spool status'),
   binlogFetch,

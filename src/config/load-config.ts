@@ -148,10 +148,26 @@ function crossCheck(config: ParsedConfig): ConfigProblem | undefined {
       }
     }
   }
+  if (!isTimeZone(config.restore.timezone)) {
+    const suggestion = didYouMean(config.restore.timezone, Intl.supportedValuesOf('timeZone'));
+    return {
+      path: ['restore', 'timezone'],
+      message: `unknown time zone ${JSON.stringify(config.restore.timezone)}; ${suggestion ? `did you mean "${suggestion}"?` : 'use an IANA name such as UTC or Europe/Berlin'}`,
+    };
+  }
   if (config.retention?.credentials && !Object.values(config.storages).some((s) => s.type === 's3')) {
     return { path: ['retention', 'credentials'], message: 'only used for S3 storages and none is configured; remove it' };
   }
   return undefined;
+}
+
+export function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function overlaps(a: string, b: string): boolean {

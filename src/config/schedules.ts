@@ -4,7 +4,7 @@ import { validateDetailed } from 'node-cron';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { configProblemError, didYouMean, pickIssue, problemFromIssue, unknownKeysMessage, type ConfigProblem } from './issues.js';
-import { parseYaml } from './load-config.js';
+import { isTimeZone, parseYaml } from './load-config.js';
 import type { Config } from './schema.js';
 import { parseDuration, SizeParseError } from './sizes.js';
 
@@ -192,13 +192,4 @@ function crossCheck(data: z.output<typeof scheduleSchema>, config: Config): Conf
     }
   }
   return undefined;
-}
-
-function isTimeZone(zone: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: zone });
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -261,12 +261,62 @@ export const archiverSchema = strict({
   uploadConcurrency: int(1, 64).default(2),
 });
 
+/** Login fields shared by the restore target (where restored rows go). */
+const loginSchema = strict({
+  host: z.string().min(1).default('127.0.0.1'),
+  port: int(1, 65535).default(3306),
+  user: z.string().min(1),
+  password: secretRef('passwords').optional(),
+  socketPath: absolutePath.optional(),
+  tls: strict({
+    caFile: absolutePath.optional(),
+    rejectUnauthorized: z.boolean().default(true),
+    serverName: z.string().min(1).optional(),
+  }).optional(),
+});
+
+/** RDS identifiers: a letter, then letters, digits and single hyphens, at most 63. */
+const rdsIdentifier = z.string().regex(/^[A-Za-z](?:-?[A-Za-z0-9])*$/, {
+  message: 'must be an RDS DBInstanceIdentifier: a letter, then letters, digits and single hyphens (no trailing hyphen)',
+}).max(63);
+
+export const rdsSchema = strict({
+  region: z.string().min(1),
+  /** DBInstanceIdentifier of the instance to restore from */
+  sourceInstance: rdsIdentifier,
+  /** default: the source's class */
+  instanceClass: z.string().regex(/^db\.[a-z0-9]+\.[a-z0-9]+$/, { message: 'must be an instance class such as db.t3.medium' }).optional(),
+  subnetGroup: z.string().min(1).optional(),
+  securityGroups: z.array(z.string().regex(/^sg-[0-9a-f]+$/, { message: 'must be a VPC security group id such as sg-0123456789abcdef0' })).min(1).optional(),
+  parameterGroup: z.string().min(1).optional(),
+  /** PEM bundle (the RDS global bundle): the temporary instance is read over verified TLS */
+  caBundle: absolutePath.optional(),
+  publiclyAccessible: z.boolean().default(false),
+  tags: z.record(z.string().min(1).max(128), z.string().max(256)).optional(),
+  /** tests and VPC interface endpoints only */
+  endpoint: httpUrl.optional(),
+  /** login on the temporary instance; default: source.user and source.password (a restore keeps the users) */
+  login: strict({ user: z.string().min(1), password: secretRef('passwords').optional() }).optional(),
+  /** how often to poll the instance's state (the AWS waiters poll every 30 s) */
+  pollSeconds: z.number().positive().max(600).default(30),
+});
+
+export const restoreSchema = strict({
+  /** where restored tables go (a user that may CREATE and INSERT); default: the source login */
+  target: loginSchema.optional(),
+  /** IANA zone for times written without one and for the local time the plan echoes; default UTC */
+  timezone: z.string().min(1).default('UTC'),
+});
+
 export const configSchema = strict({
   source: sourceSchema,
   archiver: archiverSchema,
   storages: z.record(z.string(), storageSchema),
   /** optional: separate credentials for deletions, so the archiver's own cannot delete */
   retention: strict({ credentials: s3CredentialsSchema.optional() }).optional(),
+  /** Amazon RDS point-in-time restores (`restore table --from rds`, `rds cleanup`) */
+  rds: rdsSchema.optional(),
+  restore: restoreSchema.prefault({}),
   /** default: the `schedules/` directory next to the config file; relative paths are from there too */
   schedulesDir: z.string().min(1).optional(),
   log: strict({
@@ -282,6 +332,9 @@ export type DropboxStorageConfig = z.output<typeof dropboxStorageSchema>;
 export type StorageConfig = LocalStorageConfig | S3StorageConfig | DropboxStorageConfig;
 export type SourceConfig = z.output<typeof sourceSchema>;
 export type ArchiverConfig = z.output<typeof archiverSchema>;
+export type RdsConfig = z.output<typeof rdsSchema>;
+export type RestoreConfig = z.output<typeof restoreSchema>;
+export type LoginConfig = z.output<typeof loginSchema>;
 export type LogConfig = z.output<typeof configSchema>['log'];
 
 /** A validated configuration, as `loadConfig` returns it. */

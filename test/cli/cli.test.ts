@@ -183,10 +183,11 @@ describe('cli (in process)', () => {
     expect(calls).toEqual([
       {
         table: { database: 'shop', table: 'orders' },
-        at: { kind: 'time', at: new Date('2026-11-25T14:03:00Z') },
+        at: { kind: 'time', at: new Date('2026-11-25T14:03:00Z'), wallClock: '2026-11-25T14:03:00' },
         from: 'archive',
         into: { database: 'shop', table: 'orders_back' },
         dryRun: true,
+        keepInstance: false,
       },
       {
         table: { database: 'my.db', table: 't' },
@@ -195,6 +196,7 @@ describe('cli (in process)', () => {
         toFile: '/tmp/t.sql',
         where: 'id = 1',
         dryRun: false,
+        keepInstance: false,
       },
       { at: { kind: 'gtid', gtid: '0-1-865' }, target: { host: '::1', port: 3307 }, dryRun: false },
       { tier: 'daily' },
@@ -289,8 +291,8 @@ describe('restore point parsing', () => {
   it.each([
     ['2026-11-25T14:03:00Z', { kind: 'time', at: new Date('2026-11-25T14:03:00Z') }],
     ['2026-11-25T15:03:00+01:00', { kind: 'time', at: new Date('2026-11-25T14:03:00Z') }],
-    ['2026-11-25 14:03', { kind: 'time', at: new Date('2026-11-25T14:03:00Z') }],
-    ['2026-11-25 14:03:07.123456', { kind: 'time', at: new Date('2026-11-25T14:03:07.123Z') }],
+    ['2026-11-25 14:03', { kind: 'time', at: new Date('2026-11-25T14:03:00Z'), wallClock: '2026-11-25T14:03' }],
+    ['2026-11-25 14:03:07.123456', { kind: 'time', at: new Date('2026-11-25T14:03:07.123Z'), wallClock: '2026-11-25T14:03:07.123456' }],
     ['15m ago', { kind: 'time', at: new Date('2026-11-25T11:45:00Z') }],
     ['mysql-bin.000042:1337', { kind: 'position', file: 'mysql-bin.000042', position: 1337 }],
     ['0-1-865', { kind: 'gtid', gtid: '0-1-865' }],

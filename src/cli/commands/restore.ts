@@ -21,6 +21,8 @@ export interface RestoreTableOptions {
   /** rows to extract (SQL condition), e.g. "customer_id = 42" */
   readonly where?: string;
   readonly dryRun: boolean;
+  /** --from rds: keep the temporary instance (it is still deleted when the restore fails) */
+  readonly keepInstance?: boolean;
 }
 
 export interface RestorePitrOptions {
@@ -51,6 +53,7 @@ Examples:
     .addOption(new Option('--to-file <path>', 'write SQL to this file instead of a table'))
     .option('--where <condition>', 'only rows matching this SQL condition')
     .option('--dry-run', 'print the plan (dump, segments, bytes to read, estimate) and change nothing', false)
+    .option('--keep-instance', 'with --from rds: keep the temporary instance for a look around (delete it later with rds cleanup)', false)
     .addHelpText(
       'after',
       `
@@ -65,7 +68,7 @@ Examples:
     .action(
       (
         table: TableName,
-        opts: { at: RestorePoint; from: 'archive' | 'rds'; into?: TableName; toFile?: string; where?: string; dryRun: boolean },
+        opts: { at: RestorePoint; from: 'archive' | 'rds'; into?: TableName; toFile?: string; where?: string; dryRun: boolean; keepInstance: boolean },
         cmd: Command,
       ) =>
         runConfigured(ctx, cmd.optsWithGlobals<GlobalOptions>(), (deps) =>
@@ -78,6 +81,7 @@ Examples:
               ...(opts.toFile ? { toFile: opts.toFile } : {}),
               ...(opts.where ? { where: opts.where } : {}),
               dryRun: opts.dryRun,
+              keepInstance: opts.keepInstance,
             },
             deps,
           ),

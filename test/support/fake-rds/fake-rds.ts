@@ -93,6 +93,8 @@ export interface FakeRdsOptions {
   backingUpPolls?: number;
   /** polls in `deleting` once the server stopped (default 1) */
   deletingPolls?: number;
+  /** extra mariadbd arguments for every restored instance (e.g. TLS certificates, require_secure_transport) */
+  instanceArgs?: string[];
 }
 
 const ACCOUNT = '123456789012';
@@ -119,6 +121,11 @@ export class FakeRds {
   constructor(opts: FakeRdsOptions) {
     this.#opts = opts;
     this.region = opts.region ?? 'us-east-1';
+  }
+
+  /** describe polls an instance stays in `creating` from now on (slow the fake down for a signal test) */
+  setCreatingPolls(polls: number): void {
+    this.#opts = { ...this.#opts, creatingPolls: polls };
   }
 
   get endpoint(): string {
@@ -436,7 +443,7 @@ export class FakeRds {
     }
     inst.ready = (async () => {
       try {
-        const server = await startMariadb();
+        const server = await startMariadb(this.#opts.instanceArgs ? { extraArgs: this.#opts.instanceArgs } : {});
         inst.server = server;
         await run('mariadb', ['--no-defaults', `--socket=${server.socket}`, '--user=root'], { stdinFile: snapshot.file });
       } catch (error) {
