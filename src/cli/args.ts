@@ -1,5 +1,8 @@
 import { InvalidArgumentError } from 'commander';
 import { parseDuration, SizeParseError } from '../config/sizes.js';
+import { wallClockIn } from '../time/wall-clock.js';
+
+export { wallClockIn };
 
 /**
  * Argument parsers for commander (`.argParser`). They throw InvalidArgumentError, which commander
@@ -48,27 +51,6 @@ function parseTime(text: string): { at: Date; wallClock?: string } | undefined {
   const at = new Date(`${m[1]}T${m[2]}${zone}`);
   if (Number.isNaN(at.getTime())) return undefined;
   return m[3] ? { at } : { at, wallClock: `${m[1]}T${m[2]}` };
-}
-
-/**
- * The instant a zone-less wall-clock time names in `timeZone`. In an autumn overlap the time
- * exists twice and the earlier instant is taken; in a spring gap it does not exist and it is read
- * with the offset before the change (so 02:30 becomes 03:30 summer time). The plan echoes the
- * result in UTC and local time, so the operator sees which one.
- */
-export function wallClockIn(wallClock: string, timeZone: string): Date {
-  const asUtc = new Date(`${wallClock}Z`).getTime();
-  const format = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
-  const localOf = (instant: number): number => {
-    const parts = Object.fromEntries(format.formatToParts(new Date(instant)).map((p) => [p.type, p.value]));
-    return Date.UTC(Number(parts['year']), Number(parts['month']) - 1, Number(parts['day']), Number(parts['hour']), Number(parts['minute']), Number(parts['second']));
-  };
-  const offsetAt = (instant: number): number => localOf(instant) - Math.floor(instant / 1000) * 1000;
-  const offsets = [offsetAt(asUtc - 86_400_000), offsetAt(asUtc), offsetAt(asUtc + 86_400_000)];
-  const whole = Math.floor(asUtc / 1000) * 1000;
-  const fits = offsets.map((o) => asUtc - o).filter((instant) => localOf(instant) === whole);
-  if (fits.length > 0) return new Date(Math.min(...fits));
-  return new Date(asUtc - (offsets[0] as number));
 }
 
 /** The restore instant of a time point, reading zone-less times in `timeZone`. */

@@ -48,7 +48,7 @@ export async function runTierDump(
         await createManifest(storage).recordObject(
           'dump',
           { key, size: dumpJson.size, sha256: dumpJson.sha256 },
-          { tier: schedule.tier, dumpId: manifest.dumpId, coordinates: manifest.snapshot.coordinates, files: manifest.files.length, finishedAt: manifest.finishedAt },
+          { tier: schedule.tier, dumpId: manifest.dumpId, coordinates: manifest.snapshot.coordinates, files: manifest.files.length, startedAt: manifest.startedAt, finishedAt: manifest.finishedAt },
         );
         outcomes.push({ target, ok: true, manifest });
       } finally {
