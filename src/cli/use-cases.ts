@@ -7,6 +7,8 @@ import { fetchBinlog } from '../binlog/fetch-binlog.js';
 import { openStorage } from '../storage/registry.js';
 import { listDumps } from '../dump/index.js';
 import { runTierDump } from '../schedule/run-tier-dump.js';
+import { lastDumpRuns } from '../schedule/last-runs.js';
+import { runRetention } from '../schedule/retention.js';
 import type { Storage } from '../storage/storage.js';
 import { buildStatus, formatStatus } from '../ops/status.js';
 import { rdsCleanupCommand, restoreTableFromRdsCommand } from './rds-use-cases.js';
@@ -68,12 +70,14 @@ async function check(_options: CheckOptions, deps: ConfiguredDeps): Promise<Comm
 }
 
 async function run(_options: RunOptions, deps: ConfiguredDeps): Promise<CommandResult> {
-  await runDaemon(deps.config, { logger: deps.logger, signal: deps.signal, env: deps.io.env });
+  await runDaemon(deps.config, { logger: deps.logger, signal: deps.signal, env: deps.io.env, schedules: deps.schedules });
   return 0;
 }
 
 async function status(options: StatusOptions, deps: ConfiguredDeps): Promise<CommandResult> {
-  const report = await buildStatus(deps.config, Date.now());
+  const report = await buildStatus(deps.config, Date.now(), deps.schedules, (schedule) =>
+    lastDumpRuns(schedule, (name) => openStorage(name, deps.config.storages[name]!, { env: deps.io.env }), deps.logger, deps.signal),
+  );
   if (options.json) deps.io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else for (const line of formatStatus(report)) deps.io.stdout.write(`${line}\n`);
   // monitoring can alert on the exit code alone
@@ -158,6 +162,21 @@ async function listDumpsCommand(options: ListOptions, deps: ConfiguredDeps): Pro
   return 0;
 }
 
+async function retention(options: RetentionOptions, deps: ConfiguredDeps): Promise<CommandResult> {
+  const out = (line: string) => deps.io.stdout.write(`${line}\n`);
+  const report = await runRetention(deps.config, deps.schedules, { logger: deps.logger, env: deps.io.env, signal: deps.signal, dryRun: options.dryRun });
+  const verb = options.dryRun ? 'would delete' : 'deleted';
+  for (const d of report.dumps) {
+    out(`${d.keep ? 'keep  ' : options.dryRun ? 'DELETE' : 'gone  '} ${d.target.padEnd(16)} ${d.tier.padEnd(8)} ${d.dumpId.padEnd(28)} ${d.startedAt}  ${d.reason}`);
+  }
+  for (const s of report.segments) out(`${options.dryRun ? 'DELETE' : 'gone  '} segment ${s.key} (last event ${s.lastEventTime})`);
+  const dumps = report.dumps.filter((d) => !d.keep).length;
+  out(`${options.dryRun ? 'dry run: ' : ''}${verb} ${dumps} dump(s) and ${report.segments.length} segment(s); kept ${report.dumps.filter((d) => d.keep).length} dump(s)`);
+  if (report.segmentsSkipped) out(`segments left alone: ${report.segmentsSkipped}`);
+  for (const e of report.errors) out(`FAIL  ${e}`);
+  return report.errors.length === 0 ? 0 : 1;
+}
+
 async function demo(options: DemoOptions, deps: BaseDeps): Promise<CommandResult> {
   await runDemo({
     ...options,
@@ -178,7 +197,7 @@ export const defaultUseCases: UseCases = {
   restoreTable: (options, deps) => (options.from === 'rds' ? restoreTableFromRdsCommand(options, deps) : notImplemented('restore table --from archive')()),
   restorePitr: notImplemented('restore pitr'),
   verify: notImplemented('verify'),
-  retention: notImplemented('retention'),
+  retention,
   rdsCleanup: rdsCleanupCommand,
   demo,
   spoolStatus: notImplemented('spool status'),

@@ -13,6 +13,9 @@ import { writeStatusFile } from '../ops/status-file.js';
 import { openSpool } from '../spool/spool.js';
 import { createSpoolDrainer } from '../spool/spool-drainer.js';
 import { openStorage } from '../storage/registry.js';
+import type { Schedule } from '../config/schedules.js';
+import { createDumpService } from '../schedule/dump-service.js';
+import type { SchedulerTimers, TierState } from '../schedule/tier-scheduler.js';
 
 export interface DaemonDeps {
   logger: Logger;
@@ -22,6 +25,12 @@ export interface DaemonDeps {
   /** test seams: faster reconnects and heartbeats */
   archiverTuning?: { heartbeatMs?: number; backoff?: { minMs: number; maxMs: number }; pollMs?: number };
   statusEveryMs?: number;
+  /** dump tiers to run on their schedules (none: binlog archiving only) */
+  schedules?: readonly Schedule[];
+  /** test seams for the schedules (their own clock, so simulated days leave the archiver's alone) */
+  scheduleClock?: () => Date;
+  scheduleTimers?: SchedulerTimers;
+  scheduleRetryDelaysMs?: readonly number[];
 }
 
 export interface DaemonStatus {
@@ -33,6 +42,8 @@ export interface DaemonStatus {
   archiver: ArchiverStatus;
   spool: { items: number; bytes: number; oldestEnqueuedAt?: number | undefined; full: boolean };
   lastShipped?: { key: string; size: number; at: number };
+  /** the dump tiers: next run, last run, last success per target, retries */
+  schedules?: TierState[];
 }
 
 /**
@@ -108,6 +119,19 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<void>
     },
   });
 
+  const dumps =
+    deps.schedules && deps.schedules.length > 0
+      ? createDumpService(config, deps.schedules, {
+          logger: deps.logger,
+          signal: deps.signal,
+          env: deps.env,
+          clock: deps.scheduleClock ?? (() => new Date(clock())),
+          ...(deps.scheduleTimers ? { timers: deps.scheduleTimers } : {}),
+          ...(deps.scheduleRetryDelaysMs ? { retryDelaysMs: deps.scheduleRetryDelaysMs } : {}),
+          onChange: () => void writeStatus().catch(() => undefined),
+        })
+      : undefined;
+
   const startedAt = new Date(clock()).toISOString();
   let stoppedAt: string | undefined;
   const writeStatus = async () => {
@@ -120,6 +144,7 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<void>
       spool: { ...stats, full: spoolFull },
       ...(lastShipped ? { lastShipped } : {}),
       ...(stoppedAt ? { stoppedAt } : {}),
+      ...(dumps ? { schedules: dumps.states() } : {}),
     };
     await writeStatusFile(a.stateDir, doc);
   };
@@ -128,9 +153,12 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<void>
   }, deps.statusEveryMs ?? 5_000);
   try {
     await writeStatus();
+    // the dumps run beside the archiver; a failing dump never stops binlog archiving
+    await dumps?.start().catch((error) => deps.logger.error('could not start the dump schedules', { error: describeError(error) }));
     await archiver.run();
   } finally {
     clearInterval(statusTimer);
+    await dumps?.stop();
     await drainer.stop();
     stoppedAt = new Date(clock()).toISOString();
     await writeStatus().catch(() => undefined);

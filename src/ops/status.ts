@@ -2,7 +2,25 @@ import { loadCheckpoint } from '../binlog/checkpoint.js';
 import { describeGap } from '../binlog/continuity.js';
 import type { Config } from '../config/schema.js';
 import type { DaemonStatus } from '../daemon/run-daemon.js';
+import type { Schedule } from '../config/schedules.js';
+import { cronCalendar } from '../schedule/cron-calendar.js';
+import type { TierState } from '../schedule/tier-scheduler.js';
 import { readStatusFile, STATUS_STALE_MS } from './status-file.js';
+
+/** Reads when each target of a tier last got a dump (undefined: never, null: unknown). */
+export type LastRunsReader = (schedule: Schedule) => Promise<Map<string, Date | undefined | null>>;
+
+export interface DumpTierStatus {
+  tier: string;
+  cron: string;
+  timezone: string;
+  nextRunAt?: string;
+  running: boolean;
+  /** per target: ISO time of the last complete dump, null when never, 'unknown' when unreadable */
+  lastDump: Record<string, string | null>;
+  lastRun?: TierState['lastRun'];
+  retry?: TierState['retry'];
+}
 
 /**
  * `mysql-archiver status`: what the daemon last wrote about itself plus the durable checkpoint,
@@ -14,10 +32,11 @@ export interface StatusReport {
   spool?: DaemonStatus['spool'];
   lastShipped?: DaemonStatus['lastShipped'];
   checkpoint?: { source: string; next: { file: string; position: number }; updatedAt: string; needsFullDump: boolean };
+  dumps: DumpTierStatus[];
   problems: string[];
 }
 
-export async function buildStatus(config: Config, now: number): Promise<StatusReport> {
+export async function buildStatus(config: Config, now: number, schedules: readonly Schedule[] = [], lastRuns?: LastRunsReader): Promise<StatusReport> {
   const doc = await readStatusFile<DaemonStatus>(config.archiver.stateDir);
   const checkpoint = await loadCheckpoint(config.archiver.stateDir);
   const running = doc !== undefined && doc.stoppedAt === undefined && now - Date.parse(doc.updatedAt) < STATUS_STALE_MS;
@@ -27,9 +46,23 @@ export async function buildStatus(config: Config, now: number): Promise<StatusRe
     ...(checkpoint
       ? { checkpoint: { source: checkpoint.source, next: checkpoint.next, updatedAt: checkpoint.updatedAt, needsFullDump: checkpoint.needsFullDump === true } }
       : {}),
+    dumps: [],
     problems: [],
   };
   const p = report.problems;
+  report.dumps = await dumpStatus(schedules, running ? doc?.schedules : undefined, now, lastRuns);
+  for (const d of report.dumps) {
+    const calendar = cronCalendar(d.cron, d.timezone);
+    const previous = calendar.previous(new Date(now));
+    const before = previous ? calendar.previous(new Date(previous.getTime() - 1)) : undefined;
+    for (const [target, at] of Object.entries(d.lastDump)) {
+      // one scheduled run may be in progress or retried: alarm when two were missed
+      if (at !== null && at !== 'unknown' && before && Date.parse(at) < before.getTime()) {
+        p.push(`tier ${d.tier}: the last dump to ${target} is from ${at}; runs scheduled since then did not land there (see the daemon's log; \`mysql-archiver dump --tier ${d.tier}\` runs one now)`);
+      }
+    }
+    if (d.retry) p.push(`tier ${d.tier}: ${d.retry.targets.join(', ')} failed; retry ${d.retry.attempt} at ${d.retry.at}`);
+  }
   if (!doc) p.push('the daemon has never run with this configuration (no status file in archiver.stateDir)');
   else if (!running) p.push(doc.stoppedAt ? `the daemon is not running: it stopped at ${doc.stoppedAt}` : `the daemon is not running: its last status is from ${doc.updatedAt}`);
   if (doc?.archiver && running && !doc.archiver.connected) p.push(`not connected to the source${doc.archiver.lastError ? `: ${doc.archiver.lastError.message}` : ''}`);
@@ -41,6 +74,37 @@ export async function buildStatus(config: Config, now: number): Promise<StatusRe
   for (const gap of doc?.archiver.gaps ?? []) p.push(describeGap(gap));
   if (checkpoint?.needsFullDump || doc?.archiver.needsFullDump) p.push('a full dump is needed: the binlog archive has a gap, so moments before it can only be restored from older dumps');
   return report;
+}
+
+async function dumpStatus(schedules: readonly Schedule[], states: TierState[] | undefined, now: number, lastRuns?: LastRunsReader): Promise<DumpTierStatus[]> {
+  const out: DumpTierStatus[] = [];
+  for (const schedule of schedules) {
+    const state = states?.find((s) => s.tier === schedule.tier);
+    const next = state?.nextRunAt ?? cronCalendar(schedule.cron, schedule.timezone).next(new Date(now))?.toISOString();
+    const lastDump: Record<string, string | null> = {};
+    if (state) {
+      for (const t of schedule.targets) lastDump[t] = state.lastSuccess[t] ?? null;
+    } else if (lastRuns) {
+      const runs = await lastRuns(schedule).catch(() => new Map<string, Date | undefined | null>(schedule.targets.map((t) => [t, null])));
+      for (const t of schedule.targets) {
+        const at = runs.get(t);
+        lastDump[t] = at === null ? 'unknown' : at ? at.toISOString() : null;
+      }
+    } else {
+      for (const t of schedule.targets) lastDump[t] = 'unknown';
+    }
+    out.push({
+      tier: schedule.tier,
+      cron: schedule.cron,
+      timezone: schedule.timezone,
+      ...(next ? { nextRunAt: next } : {}),
+      running: state?.running ?? false,
+      lastDump,
+      ...(state?.lastRun ? { lastRun: state.lastRun } : {}),
+      ...(state?.retry ? { retry: state.retry } : {}),
+    });
+  }
+  return out;
 }
 
 export function formatStatus(r: StatusReport): string[] {
@@ -57,6 +121,10 @@ export function formatStatus(r: StatusReport): string[] {
   }
   if (r.spool) lines.push(`spool      ${r.spool.items} item(s), ${r.spool.bytes} bytes waiting${r.spool.full ? ' (FULL)' : ''}`);
   if (r.lastShipped) lines.push(`shipped    ${r.lastShipped.key} at ${new Date(r.lastShipped.at).toISOString()}`);
+  for (const d of r.dumps) {
+    const last = Object.entries(d.lastDump).map(([t, at]) => `${t} ${at === null ? 'never' : at}`).join(', ');
+    lines.push(`dump ${d.tier.padEnd(8)} ${d.running ? 'RUNNING, ' : ''}next ${d.nextRunAt ?? 'never'} (${d.cron} ${d.timezone}); last: ${last}`);
+  }
   for (const problem of r.problems) lines.push(`PROBLEM    ${problem}`);
   if (r.problems.length === 0) lines.push('ok         no problems');
   return lines;
