@@ -31,6 +31,8 @@ export interface DemoState {
   checkLines: string[];
   workload?: WorkloadResult;
   archived: ArchivedObject[];
+  /** dumps taken by the demo, one per tier and target */
+  dumps: { tier: string; target: string; prefix: string }[];
   /** where the manifest lives, for the summary */
   manifestLocation?: string;
   /** records the manifest holds after the deep verification */

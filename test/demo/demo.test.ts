@@ -232,6 +232,9 @@ describe('mysql-archiver demo (the real CLI)', () => {
     expectAllStepsOk(lines);
     expect(run.stdout).toMatch(/objects \(\d+\)\n\s+s3-local:segments\/server-1\/mysql-bin\.000001\/\S+\.binlog\s+\d+ bytes\s+sha256 [0-9a-f]{64}/);
     expect(run.stdout).toContain('next steps');
+    // the main job includes the dumps: one per tier and target, verified
+    expect(run.stdout).toMatch(/daily → local-disk: dumps\/daily\/\S+ \(\d+ tables, \d+ rows, \d+ files, \d+ bytes, snapshot at mysql-bin\.\d+:\d+\), every file verified/);
+    expect(run.stdout).toMatch(/weekly → s3-local: dumps\/weekly\/\S+ \(/);
     // no process (mariadbd included) ever carried the password in its argv, and it was never printed
     expect(run.seen).toEqual([]);
     expect(run.stdout + run.stderr).not.toContain(password);
