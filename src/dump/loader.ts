@@ -56,6 +56,8 @@ export interface LoadDumpOptions {
   objects?: boolean;
   /** read every loaded table back and compare with dump.json; default true */
   verify?: boolean;
+  /** keep the load out of the target's binlog (scratch copies on a live server; needs BINLOG ADMIN or SUPER) */
+  skipBinlog?: boolean;
   logger?: DumpLogger;
   signal?: AbortSignal;
 }
@@ -189,7 +191,7 @@ export async function loadDump(o: LoadDumpOptions): Promise<LoadReport> {
     for (let i = 0; i < concurrency; i++) {
       const s = await openSession(o.target);
       sessions.push(s);
-      await s.q.query('SET SESSION foreign_key_checks = 0, unique_checks = 0');
+      await s.q.query(`SET SESSION foreign_key_checks = 0, unique_checks = 0${o.skipBinlog ? ', sql_log_bin = 0' : ''}`);
     }
     const main = sessions[0]!;
     // databases, sequences, tables
