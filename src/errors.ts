@@ -283,3 +283,8 @@ export class RdsCleanupError extends RdsError {
     this.restoreError = options.restoreError;
   }
 }
+
+/** A restore from the archive cannot be done as asked (no dump covers the moment, DDL in the way, replay failed). */
+export class RestoreError extends ArchiverError {
+  override readonly code: string = 'E_RESTORE';
+}

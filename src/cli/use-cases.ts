@@ -12,6 +12,7 @@ import { runRetention } from '../schedule/retention.js';
 import type { Storage } from '../storage/storage.js';
 import { buildStatus, formatStatus } from '../ops/status.js';
 import { rdsCleanupCommand, restoreTableFromRdsCommand } from './rds-use-cases.js';
+import { restoreTableFromArchiveCommand } from './archive-use-cases.js';
 import type { BaseDeps, CommandResult, ConfiguredDeps } from './run-command.js';
 import type { BinlogFetchOptions } from './commands/binlog.js';
 import type { CheckOptions } from './commands/check.js';
@@ -194,7 +195,7 @@ export const defaultUseCases: UseCases = {
   status,
   dump,
   list,
-  restoreTable: (options, deps) => (options.from === 'rds' ? restoreTableFromRdsCommand(options, deps) : notImplemented('restore table --from archive')()),
+  restoreTable: (options, deps) => (options.from === 'rds' ? restoreTableFromRdsCommand(options, deps) : restoreTableFromArchiveCommand(options, deps)),
   restorePitr: notImplemented('restore pitr'),
   verify: notImplemented('verify'),
   retention,

@@ -5,10 +5,11 @@
  */
 import { hostname, userInfo } from 'node:os';
 import { RDSClient } from '@aws-sdk/client-rds';
-import type { Config, LoginConfig, RdsConfig } from '../../config/schema.js';
+import type { Config, RdsConfig } from '../../config/schema.js';
+import { targetLogin } from '../target-login.js';
 import { resolveSecret } from '../../config/secrets.js';
 import { ConfigError } from '../../errors.js';
-import type { DbLogin, RdsRestoreConfig, RdsRestoreConnect } from './restore-table.js';
+import type { RdsRestoreConfig, RdsRestoreConnect } from './restore-table.js';
 import type { RdsWaitOptions } from './rds-ops.js';
 
 /** A dead TCP connect fails in seconds instead of the OS default of minutes. */
@@ -65,21 +66,6 @@ export async function rdsConnectFromConfig(config: Config, rds: RdsConfig, env: 
       ...(rds.caBundle ? { tls: { caFile: rds.caBundle } } : {}),
     },
     ...(target ? { target } : {}),
-  };
-}
-
-/** Where restored rows go: `restore.target`, else the source login. */
-export async function targetLogin(config: Config, env: NodeJS.ProcessEnv): Promise<DbLogin> {
-  const login: LoginConfig = config.restore.target ?? config.source;
-  const label = config.restore.target ? 'restore.target.password' : 'source.password';
-  const password = login.password ? await resolveSecret(login.password, env, undefined, { label }) : undefined;
-  return {
-    host: login.host,
-    port: login.port,
-    user: login.user,
-    ...(password !== undefined ? { password } : {}),
-    ...(login.socketPath ? { socketPath: login.socketPath } : {}),
-    ...(login.tls ? { tls: login.tls } : {}),
   };
 }
 

@@ -1,0 +1,240 @@
+/**
+ * `restore table DB.TABLE --at TIME` from our own archive: the nearest dump before the moment,
+ * that table alone loaded into a scratch database on the target server, that table's row changes
+ * replayed from the archived binlog up to the moment, and the result delivered into a NEW table
+ * (or a SQL file). The live table is never touched. The scratch database is dropped whatever
+ * happens (success, failure, Ctrl-C), and nothing of the restore reaches the target's binlog.
+ */
+import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { finished } from 'node:stream/promises';
+import type { Connection, RowDataPacket } from 'mysql2/promise';
+import { listSegments, verifiedSegmentBytes } from '../../binlog/archive-catalog.js';
+import { connectSource } from '../../db/connect.js';
+import { loadDump } from '../../dump/index.js';
+import { DumpIntegrityError, RestoreError, UsageError, VerificationError, describeError, throwIfAborted } from '../../errors.js';
+import type { Logger } from '../../ops/logger.js';
+import type { Storage } from '../../storage/storage.js';
+import { restoredTableName } from '../rds/names.js';
+import type { DbLogin } from '../rds/restore-table.js';
+import { checkCopyTarget, copyTable, quoteId, type TableRef } from '../table-copy/index.js';
+import { applyBinlogFile } from './apply-binlog.js';
+import { dumpCandidates, type DumpCandidate, type StorageOpener } from './dump-candidates.js';
+import { filterEvents, type StopPoint } from './event-filter.js';
+import { selectSegments, type SegmentSelection } from './replay-segments.js';
+import type { Schedule } from '../../config/schedules.js';
+import { formatInZone } from '../../time/wall-clock.js';
+
+export interface ArchiveTableRestoreOptions {
+  readonly table: TableRef;
+  readonly stop: StopPoint;
+  /** default: TABLE__restored_<when> next to the live table */
+  readonly into?: TableRef;
+  readonly toFile?: string;
+  readonly dryRun: boolean;
+  readonly timeZone: string;
+  readonly schedules: readonly Schedule[];
+  /** opens a storage by its configured name */
+  readonly open: StorageOpener;
+  readonly archiveStorage: string;
+  readonly target: DbLogin;
+  readonly logger: Logger;
+  readonly signal?: AbortSignal;
+  readonly clock?: () => Date;
+  readonly onProgress?: (line: string) => void;
+}
+
+export interface ArchiveRestorePlan {
+  readonly dump: DumpCandidate;
+  readonly segments: SegmentSelection;
+  readonly lines: string[];
+}
+
+export interface ArchiveTableRestoreResult {
+  readonly plan: ArchiveRestorePlan;
+  readonly dryRun: boolean;
+  readonly rows?: number;
+  /** `table db.name` or `file PATH` */
+  readonly delivered?: string;
+  readonly reached?: { file: string; position: number; time?: Date };
+  readonly skippedDumps: string[];
+}
+
+/** Throughputs for the estimate, measured on a small VM; the plan says it is an estimate. */
+const LOAD_BYTES_PER_S = 20e6;
+const REPLAY_BYTES_PER_S = 60e6;
+
+export async function restoreTableFromArchive(o: ArchiveTableRestoreOptions): Promise<ArchiveTableRestoreResult> {
+  const progress = o.onProgress ?? (() => undefined);
+  const when = o.stop.kind === 'time' ? o.stop.at : (o.clock ?? (() => new Date()))();
+  const into: TableRef = o.into ?? { db: o.table.db, name: restoredTableName(o.table.name, when) };
+  if (into.db === o.table.db && into.name === o.table.name) {
+    throw new UsageError(`--into ${into.db}.${into.name} is the live table; a restore never overwrites it`, { hint: 'Give a new table name with --into DB.NEW_TABLE.' });
+  }
+  const { candidates, unreadable } = await dumpCandidates(o.schedules, o.open, o.stop, { database: o.table.db, logger: o.logger, ...(o.signal ? { signal: o.signal } : {}) });
+  if (candidates.length === 0) {
+    throw new RestoreError(`no dump of ${o.table.db} was taken before ${describeStop(o.stop)}`, {
+      hint: `Restores start from a dump taken before the moment; \`mysql-archiver list dumps\` shows what exists${unreadable.length ? ` (unreadable targets: ${unreadable.join('; ')})` : ''}.`,
+    });
+  }
+  const archive = await o.open(o.archiveStorage);
+  try {
+    const allSegments = await listSegments(archive, o.signal ? { signal: o.signal } : {});
+    const planFor = (c: DumpCandidate): ArchiveRestorePlan => {
+      const segments = selectSegments(allSegments, c.dump.coordinates, o.stop);
+      return { dump: c, segments, lines: planLines(o, c, segments, into) };
+    };
+    const first = planFor(candidates[0]!);
+    if (o.dryRun) return { plan: first, dryRun: true, skippedDumps: [] };
+
+    // checks that change nothing, before anything is created
+    const conn = await connectSource({ ...o.target, serverId: 0 });
+    try {
+      // the whole restore stays on this server: replicas would not have the scratch database
+      await conn.query('SET SESSION sql_log_bin = 0');
+    } catch (error) {
+      await conn.end().catch(() => conn.destroy());
+      throw new RestoreError(`the restore login cannot keep the restore out of the binlog: ${describeError(error)}`, {
+        hint: 'Give the login in restore.target BINLOG ADMIN (or SUPER) and BINLOG REPLAY, or restore into another server with restore.target.',
+      });
+    }
+    const skippedDumps: string[] = [];
+    const scratch = `__ma_restore_${randomBytes(4).toString('hex')}`;
+    const work = await mkdtemp(join(tmpdir(), 'mysql-archiver-restore-'));
+    let scratchCreated = false;
+    try {
+      if (o.toFile) await checkCopyTarget({ kind: 'file', path: o.toFile, table: into });
+      else await checkCopyTarget({ kind: 'table', conn, table: into });
+      for (const [index, candidate] of candidates.entries()) {
+        throwIfAborted(o.signal);
+        const plan = index === 0 ? first : planFor(candidate);
+        if (index > 0) progress(`using the older dump ${candidate.dump.dumpId} on ${candidate.target} instead`);
+        await conn.query(`DROP DATABASE IF EXISTS ${quoteId(scratch)}`);
+        await conn.query(`CREATE DATABASE ${quoteId(scratch)}`);
+        scratchCreated = true;
+        const storage = await o.open(candidate.target);
+        try {
+          progress(`load:   ${o.table.db}.${o.table.name} from dump ${candidate.dump.dumpId} (${candidate.target}) into scratch ${scratch}`);
+          await loadDump({
+            storage,
+            dumpPrefix: candidate.dump.prefix,
+            target: o.target,
+            tables: [{ db: o.table.db, table: o.table.name }],
+            renameDatabase: { [o.table.db]: scratch },
+            objects: false,
+            skipBinlog: true,
+            ...(o.signal ? { signal: o.signal } : {}),
+          });
+        } catch (error) {
+          if (error instanceof DumpIntegrityError || error instanceof VerificationError) {
+            skippedDumps.push(`${candidate.dump.dumpId} on ${candidate.target}: ${describeError(error)}`);
+            o.logger.warn('a dump file failed verification; trying an older dump', { dumpId: candidate.dump.dumpId, target: candidate.target, error: describeError(error) });
+            progress(`dump ${candidate.dump.dumpId} on ${candidate.target} failed verification: ${describeError(error)}`);
+            continue;
+          }
+          throw error;
+        } finally {
+          await storage.close?.();
+        }
+        // the copy's foreign keys point into a scratch database that has only this table
+        await dropForeignKeys(conn, { db: scratch, name: o.table.name });
+        const replayFile = join(work, `replay-${index}.binlog`);
+        progress(`replay: ${plan.segments.segments.length} segment(s), ${plan.segments.bytes} bytes, from ${candidate.dump.coordinates.file}:${candidate.dump.coordinates.position} to ${describeStop(o.stop)}`);
+        const filtered = await buildReplayFile(archive, plan.segments, replayFile, candidate, o);
+        progress(`replay: ${filtered.rowEvents} row event(s) of ${o.table.db}.${o.table.name}${filtered.reached ? ` up to ${filtered.reached.file}:${filtered.reached.position}${filtered.reached.time ? ` (${filtered.reached.time.toISOString()})` : ''}` : ''}`);
+        if (process.env['MA_DEBUG_REPLAY']) await import('node:fs/promises').then((fs) => fs.copyFile(replayFile, process.env['MA_DEBUG_REPLAY'] as string));
+        await applyBinlogFile(replayFile, {
+          login: o.target,
+          database: scratch,
+          rewriteDb: { from: o.table.db, to: scratch },
+          singleTransaction: true,
+          ...(o.signal ? { signal: o.signal } : {}),
+        });
+        const delivered = await deliver(conn, { db: scratch, name: o.table.name }, into, o);
+        progress(`done:   ${delivered.rows} row(s) in ${delivered.where}`);
+        return { plan, dryRun: false, rows: delivered.rows, delivered: delivered.where, ...(filtered.reached ? { reached: filtered.reached } : {}), skippedDumps };
+      }
+      throw new RestoreError(`every dump that could serve ${describeStop(o.stop)} failed verification: ${skippedDumps.join('; ')}`, {
+        hint: 'The archive copies are damaged; restore from another target or an older backup, and run `mysql-archiver verify` to check the rest.',
+      });
+    } finally {
+      if (scratchCreated) await conn.query(`DROP DATABASE IF EXISTS ${quoteId(scratch)}`).catch((error) => o.logger.error('could not drop the scratch database; drop it by hand', { database: scratch, error: describeError(error) }));
+      await conn.end().catch(() => conn.destroy());
+      await rm(work, { recursive: true, force: true });
+    }
+  } finally {
+    await archive.close?.();
+  }
+}
+
+async function buildReplayFile(archive: Storage, selection: SegmentSelection, path: string, candidate: DumpCandidate, o: ArchiveTableRestoreOptions) {
+  const out = createWriteStream(path);
+  const result = await filterEvents(
+    selection.segments.map((e) => ({ serverFile: e.serverFile, startPos: e.startPos, endPos: e.endPos, open: () => verifiedSegmentBytes(archive, e, o.signal) })),
+    out,
+    { start: candidate.dump.coordinates, stop: o.stop, table: o.table },
+  ).catch((error: unknown) => {
+    // late write callbacks of the abandoned file are expected now
+    out.on('error', () => undefined);
+    out.destroy();
+    throw error;
+  });
+  out.end();
+  await finished(out);
+  if (o.stop.kind === 'position' && !result.stopped && result.reached && (result.reached.file !== o.stop.file || result.reached.position < o.stop.position)) {
+    throw new RestoreError(`the archive ends at ${result.reached.file}:${result.reached.position}, before ${o.stop.file}:${o.stop.position}`, { hint: 'Choose an earlier position, or wait until the archiver has shipped it (`mysql-archiver status`).' });
+  }
+  if (o.stop.kind === 'gtid' && !result.stopped) {
+    throw new RestoreError(`GTID ${o.stop.gtid} is not in the archive after the dump`, { hint: 'Check the GTID (domain-server-sequence), or restore to a time instead.' });
+  }
+  return result;
+}
+
+async function deliver(conn: Connection, scratchTable: TableRef, into: TableRef, o: ArchiveTableRestoreOptions): Promise<{ rows: number; where: string }> {
+  if (o.toFile) {
+    const src = await connectSource({ ...o.target, serverId: 0 });
+    try {
+      const r = await copyTable({ source: src, table: scratchTable, target: { kind: 'file', path: o.toFile, table: into }, logger: o.logger, ...(o.signal ? { signal: o.signal } : {}) });
+      return { rows: r.rows, where: `file ${o.toFile}` };
+    } finally {
+      await src.end().catch(() => src.destroy());
+    }
+  }
+  await conn.query(`RENAME TABLE ${quoteId(scratchTable.db)}.${quoteId(scratchTable.name)} TO ${quoteId(into.db)}.${quoteId(into.name)}`);
+  const [count] = await conn.query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${quoteId(into.db)}.${quoteId(into.name)}`);
+  return { rows: Number(count[0]?.['n']), where: `table ${into.db}.${into.name}` };
+}
+
+/** Foreign keys name constraints per database, so the copy would also clash with the live table's. */
+async function dropForeignKeys(conn: Connection, table: TableRef): Promise<void> {
+  const [rows] = await conn.query<RowDataPacket[]>(
+    'SELECT CONSTRAINT_NAME AS name FROM information_schema.TABLE_CONSTRAINTS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND CONSTRAINT_TYPE = ?',
+    [table.db, table.name, 'FOREIGN KEY'],
+  );
+  for (const r of rows) await conn.query(`ALTER TABLE ${quoteId(table.db)}.${quoteId(table.name)} DROP FOREIGN KEY ${quoteId(String(r['name']))}`);
+}
+
+export function describeStop(stop: StopPoint): string {
+  if (stop.kind === 'time') return stop.at.toISOString();
+  if (stop.kind === 'position') return `${stop.file}:${stop.position}`;
+  return `GTID ${stop.gtid}`;
+}
+
+function planLines(o: ArchiveTableRestoreOptions, c: DumpCandidate, s: SegmentSelection, into: TableRef): string[] {
+  const tableBytes = c.dump.bytes / Math.max(1, c.dump.tables);
+  const seconds = Math.ceil(tableBytes / LOAD_BYTES_PER_S + s.bytes / REPLAY_BYTES_PER_S + 2);
+  const at = o.stop.kind === 'time' ? `${o.stop.at.toISOString()} UTC (${formatInZone(o.stop.at, o.timeZone)})` : describeStop(o.stop);
+  const first = s.segments[0];
+  const last = s.segments.at(-1);
+  return [
+    `table:       ${o.table.db}.${o.table.name} as of ${at}`,
+    `dump:        ${c.dump.dumpId} on ${c.target} (taken ${c.dump.startedAt}, binlog ${c.dump.coordinates.file}:${c.dump.coordinates.position})`,
+    `binlog:      ${s.segments.length} segment(s) of ${s.source}, ${s.bytes} bytes${first && last ? `, ${first.serverFile}:${first.startPos} to ${last.serverFile}:${last.endPos}` : ''}; newest archived event ${s.lastEventTime ?? 'none'}`,
+    `into:        ${o.toFile ? `file ${o.toFile}` : `table ${into.db}.${into.name}`} (new; the live table is not touched)`,
+    `estimate:    about ${seconds} s (reads ${Math.round(tableBytes)} bytes of dump and ${s.bytes} bytes of binlog)`,
+    `scratch:     a temporary database on the target, dropped at the end (also on failure or Ctrl-C)`,
+  ];
+}
