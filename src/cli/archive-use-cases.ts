@@ -3,7 +3,10 @@ import type { StopPoint } from '../restore/archive/event-filter.js';
 import { restoreTableFromArchive } from '../restore/archive/restore-table.js';
 import { targetLogin } from '../restore/target-login.js';
 import { restoreInstant, type RestorePoint } from './args.js';
-import type { RestoreTableOptions } from './commands/restore.js';
+import type { RestorePitrOptions, RestoreTableOptions } from './commands/restore.js';
+import type { VerifyOptions } from './commands/verify.js';
+import { restorePitr } from '../restore/archive/restore-pitr.js';
+import { runDrill } from '../restore/drill.js';
 import type { CommandResult, ConfiguredDeps } from './run-command.js';
 
 export function stopPointOf(point: RestorePoint, timeZone: string): StopPoint {
@@ -47,4 +50,44 @@ export async function restoreTableFromArchiveCommand(options: RestoreTableOption
     out(`check it, then swap it in yourself, e.g.: RENAME TABLE ${table.db}.${table.name} TO ${table.db}.${table.name}__old, ${restored} TO ${table.db}.${table.name}`);
   }
   return 0;
+}
+
+/** `restore pitr --at ... --target HOST:PORT`: plan, progress, summary. */
+export async function restorePitrCommand(options: RestorePitrOptions, deps: ConfiguredDeps): Promise<CommandResult> {
+  const out = (line: string) => deps.io.stdout.write(`${line}\n`);
+  const timeZone = deps.config.restore.timezone;
+  const login = await targetLogin(deps.config, deps.io.env);
+  const started = Date.now();
+  const result = await restorePitr({
+    stop: stopPointOf(options.at, timeZone),
+    schedules: deps.schedules,
+    open: configuredOpener(deps.config, deps.io.env),
+    archiveStorage: deps.config.archiver.storage,
+    target: { user: login.user, host: options.target.host, port: options.target.port, ...(login.password !== undefined ? { password: login.password } : {}), ...(login.tls ? { tls: login.tls } : {}) },
+    ...(options.database ? { database: options.database } : {}),
+    dryRun: options.dryRun,
+    timeZone,
+    logger: deps.logger,
+    signal: deps.signal,
+    onProgress: out,
+  });
+  out(options.dryRun ? 'plan (dry run: nothing is changed):' : 'plan:');
+  for (const line of result.lines) out(`  ${line}`);
+  if (options.dryRun) return 0;
+  out(`restored ${result.load?.tables.length ?? 0} table(s) and replayed ${result.filtered?.events ?? 0} event(s) into ${options.target.host}:${options.target.port} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  for (const s of result.skippedDumps) out(`note: skipped ${s}`);
+  return 0;
+}
+
+/** `verify`: the restore drill, loud on failure. */
+export async function verifyCommand(_options: VerifyOptions, deps: ConfiguredDeps): Promise<CommandResult> {
+  const out = (line: string) => deps.io.stdout.write(`${line}\n`);
+  const r = await runDrill(deps.config, deps.schedules, { logger: deps.logger, env: deps.io.env, signal: deps.signal, onProgress: out });
+  if (r.ok) {
+    out(`drill passed: dump ${r.base?.dumpId} restored${r.comparedWith ? `, binlog replayed to dump ${r.comparedWith.dumpId} and all ${r.tables} table(s) equal to its checksums` : `, ${r.events ?? 0} archived event(s) replayed`} in ${(r.durationMs / 1000).toFixed(1)} s`);
+    return 0;
+  }
+  deps.io.stderr.write(`RESTORE DRILL FAILED: ${r.error}\n`);
+  for (const m of r.mismatches) deps.io.stderr.write(`  ${m}\n`);
+  return 1;
 }

@@ -12,7 +12,7 @@ import { runRetention } from '../schedule/retention.js';
 import type { Storage } from '../storage/storage.js';
 import { buildStatus, formatStatus } from '../ops/status.js';
 import { rdsCleanupCommand, restoreTableFromRdsCommand } from './rds-use-cases.js';
-import { restoreTableFromArchiveCommand } from './archive-use-cases.js';
+import { restorePitrCommand, restoreTableFromArchiveCommand, verifyCommand } from './archive-use-cases.js';
 import type { BaseDeps, CommandResult, ConfiguredDeps } from './run-command.js';
 import type { BinlogFetchOptions } from './commands/binlog.js';
 import type { CheckOptions } from './commands/check.js';
@@ -196,8 +196,8 @@ export const defaultUseCases: UseCases = {
   dump,
   list,
   restoreTable: (options, deps) => (options.from === 'rds' ? restoreTableFromRdsCommand(options, deps) : restoreTableFromArchiveCommand(options, deps)),
-  restorePitr: notImplemented('restore pitr'),
-  verify: notImplemented('verify'),
+  restorePitr: restorePitrCommand,
+  verify: verifyCommand,
   retention,
   rdsCleanup: rdsCleanupCommand,
   demo,

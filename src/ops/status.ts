@@ -6,6 +6,7 @@ import type { Schedule } from '../config/schedules.js';
 import { cronCalendar } from '../schedule/cron-calendar.js';
 import type { TierState } from '../schedule/tier-scheduler.js';
 import { readStatusFile, STATUS_STALE_MS } from './status-file.js';
+import { readLastDrill, type DrillResult } from '../restore/drill.js';
 
 /** Reads when each target of a tier last got a dump (undefined: never, null: unknown). */
 export type LastRunsReader = (schedule: Schedule) => Promise<Map<string, Date | undefined | null>>;
@@ -33,6 +34,8 @@ export interface StatusReport {
   lastShipped?: DaemonStatus['lastShipped'];
   checkpoint?: { source: string; next: { file: string; position: number }; updatedAt: string; needsFullDump: boolean };
   dumps: DumpTierStatus[];
+  /** the last restore drill (`verify`), if one ran */
+  drill?: DrillResult & { ageSeconds: number };
   problems: string[];
 }
 
@@ -50,6 +53,12 @@ export async function buildStatus(config: Config, now: number, schedules: readon
     problems: [],
   };
   const p = report.problems;
+  const drill = await readLastDrill(config.archiver.stateDir);
+  if (drill) {
+    report.drill = { ...drill, ageSeconds: Math.round((now - Date.parse(drill.finishedAt)) / 1000) };
+    if (!drill.ok) p.push(`the last restore drill FAILED at ${drill.finishedAt}: ${drill.error ?? 'unknown error'}`);
+    else if (schedules.some((s) => s.verify) && now - Date.parse(drill.finishedAt) > 8 * 86_400_000) p.push(`the last restore drill passed ${drill.finishedAt}, more than 8 days ago; run \`mysql-archiver verify\``);
+  }
   report.dumps = await dumpStatus(schedules, running ? doc?.schedules : undefined, now, lastRuns);
   for (const d of report.dumps) {
     const calendar = cronCalendar(d.cron, d.timezone);
@@ -125,6 +134,8 @@ export function formatStatus(r: StatusReport): string[] {
     const last = Object.entries(d.lastDump).map(([t, at]) => `${t} ${at === null ? 'never' : at}`).join(', ');
     lines.push(`dump ${d.tier.padEnd(8)} ${d.running ? 'RUNNING, ' : ''}next ${d.nextRunAt ?? 'never'} (${d.cron} ${d.timezone}); last: ${last}`);
   }
+  if (r.drill) lines.push(`drill      ${r.drill.ok ? 'passed' : 'FAILED'} at ${r.drill.finishedAt} (${Math.round(r.drill.ageSeconds / 3600)} h ago)${r.drill.comparedWith ? `, dump ${r.drill.base?.dumpId} + binlog = dump ${r.drill.comparedWith.dumpId}` : ''}`);
+  else lines.push('drill      never run (mysql-archiver verify)');
   for (const problem of r.problems) lines.push(`PROBLEM    ${problem}`);
   if (r.problems.length === 0) lines.push('ok         no problems');
   return lines;

@@ -11,6 +11,7 @@ import { lastDumpRuns } from './last-runs.js';
 import { runRetention } from './retention.js';
 import { runTierDump } from './run-tier-dump.js';
 import { TierScheduler, type SchedulerTimers } from './tier-scheduler.js';
+import { runDrill, type DrillResult } from '../restore/drill.js';
 
 export interface DumpServiceDeps {
   readonly logger: Logger;
@@ -20,6 +21,7 @@ export interface DumpServiceDeps {
   readonly timers?: SchedulerTimers;
   readonly retryDelaysMs?: readonly number[];
   readonly onChange?: () => void;
+  readonly onDrill?: (result: DrillResult) => void;
 }
 
 export function createDumpService(config: Config, schedules: readonly Schedule[], deps: DumpServiceDeps): TierScheduler {
@@ -47,6 +49,11 @@ export function createDumpService(config: Config, schedules: readonly Schedule[]
           if (deps.signal.aborted) throw error;
           deps.logger.error('retention failed; nothing more was deleted', { error: describeError(error) });
         }
+      }
+      if (schedule.verify && ok.length > 0) {
+        // the tier asks for proof that its dumps restore
+        const drill = await runDrill(config, schedules, { logger: deps.logger, env: deps.env, signal: deps.signal, clock });
+        deps.onDrill?.(drill);
       }
       return { ok, failed };
     },

@@ -28,6 +28,8 @@ export interface RestoreTableOptions {
 export interface RestorePitrOptions {
   readonly at: RestorePoint;
   readonly target: HostPort;
+  /** one database instead of all */
+  readonly database?: string;
   readonly dryRun: boolean;
 }
 
@@ -93,19 +95,22 @@ Examples:
     .description('restore all databases to TIME into a fresh server (disaster recovery)')
     .addOption(new Option('--at <time>', 'the moment to restore to').argParser((v) => parseRestorePoint(v)).makeOptionMandatory())
     .addOption(new Option('--target <host:port>', 'the fresh server to restore into').argParser(parseHostPort).makeOptionMandatory())
+    .option('--database <name>', 'restore only this database (default: all in the dump)')
     .option('--dry-run', 'print the plan and change nothing', false)
     .addHelpText(
       'after',
       `
 ${RESTORE_POINT_HELP}.
 
+The login is restore.target's user and password (config); the target must not hold the databases.
+
 Examples:
   $ mysql-archiver restore pitr --at 2026-11-25T14:03:00Z --target 10.0.0.5:3306 --dry-run
   $ mysql-archiver restore pitr --at mysql-bin.000042:1337 --target 127.0.0.1:3307`,
     )
-    .action((opts: { at: RestorePoint; target: HostPort; dryRun: boolean }, cmd: Command) =>
+    .action((opts: { at: RestorePoint; target: HostPort; database?: string; dryRun: boolean }, cmd: Command) =>
       runConfigured(ctx, cmd.optsWithGlobals<GlobalOptions>(), (deps) =>
-        useCases.restorePitr({ at: opts.at, target: opts.target, dryRun: opts.dryRun }, deps),
+        useCases.restorePitr({ at: opts.at, target: opts.target, ...(opts.database ? { database: opts.database } : {}), dryRun: opts.dryRun }, deps),
       ),
     );
 }

@@ -16,6 +16,8 @@ export interface ApplyOptions {
   readonly login: DbLogin;
   /** the session's default database */
   readonly database?: string;
+  /** only events of this database (mariadb-binlog --database) */
+  readonly onlyDatabase?: string;
   /** row events of this database go to another one */
   readonly rewriteDb?: { readonly from: string; readonly to: string };
   /** one transaction for the whole file (row events only: they carry no transaction boundaries) */
@@ -36,7 +38,7 @@ export async function applyBinlogFile(file: string, opts: ApplyOptions): Promise
   }
   if (opts.database) clientArgs.push(`--database=${opts.database}`);
   const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...(login.password !== undefined ? { MYSQL_PWD: login.password } : {}) };
-  const binlogArgs = ['--no-defaults', ...(opts.rewriteDb ? [`--rewrite-db=${opts.rewriteDb.from}->${opts.rewriteDb.to}`] : []), file];
+  const binlogArgs = ['--no-defaults', ...(opts.onlyDatabase ? [`--database=${opts.onlyDatabase}`] : []), ...(opts.rewriteDb ? [`--rewrite-db=${opts.rewriteDb.from}->${opts.rewriteDb.to}`] : []), file];
 
   const decoder = spawn('mariadb-binlog', binlogArgs, { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: env['PATH'] } });
   const client = spawn('mariadb', clientArgs, { stdio: ['pipe', 'ignore', 'pipe'], env });

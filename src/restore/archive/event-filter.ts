@@ -45,8 +45,8 @@ export interface EventFilterOptions {
   /** replay starts here (the dump's coordinates): earlier events are skipped */
   readonly start: { readonly file: string; readonly position: number };
   readonly stop: StopPoint;
-  /** only this table's row events (and their table maps) */
-  readonly table?: { readonly db: string; readonly name: string };
+  /** only these tables' row events (and their table maps) */
+  readonly tables?: readonly { readonly db: string; readonly name: string }[];
 }
 
 export interface FilterResult {
@@ -179,17 +179,17 @@ export async function filterEvents(segments: readonly FilterSegment[], out: Writ
 
   async function handle(header: EventHeader, raw: Buffer, file: string, at: number): Promise<void> {
     if (header.type === EventType.FORMAT_DESCRIPTION) return; // written once per file above
-    if (!opts.table) {
+    if (!opts.tables) {
       await write(raw);
       events++;
       if (ROW_EVENTS.has(header.type)) rowEvents++;
       return;
     }
-    const table = opts.table;
+    const tables = opts.tables;
     if (header.type === EventType.TABLE_MAP) {
       const id = readTableId(raw);
       const { db, name } = readTableMapName(raw);
-      const ours = db === table.db && name === table.name;
+      const ours = tables.some((t) => t.db === db && t.name === name);
       tableIds.set(id, ours ? Buffer.from(raw) : undefined);
       unmapped.delete(id);
       if (ours) {
@@ -219,7 +219,8 @@ export async function filterEvents(segments: readonly FilterSegment[], out: Writ
       await flushPending(true);
       if (header.type === EventType.QUERY) {
         const text = readQueryText(raw, checksum);
-        if (classifyQuery(text) === 'other' && DDL.test(text) && mentions(text, table.name)) {
+        const table = classifyQuery(text) === 'other' && DDL.test(text) ? tables.find((t) => mentions(text, t.name)) : undefined;
+        if (table) {
           throw new RestoreError(
             `${table.db}.${table.name} was changed by DDL at ${new Date(header.timestamp * 1000).toISOString()} (${file}:${at}): ${text.replace(/\s+/g, ' ').slice(0, 200)}`,
             { hint: `A single-table restore replays row changes only. Restore to a moment before that statement, or restore everything with \`mysql-archiver restore pitr\` into a scratch server.` },

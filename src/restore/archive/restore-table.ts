@@ -116,18 +116,9 @@ export async function restoreTableFromArchive(o: ArchiveTableRestoreOptions): Pr
         await conn.query(`CREATE DATABASE ${quoteId(scratch)}`);
         scratchCreated = true;
         const storage = await o.open(candidate.target);
+        let replayed: string[];
         try {
-          progress(`load:   ${o.table.db}.${o.table.name} from dump ${candidate.dump.dumpId} (${candidate.target}) into scratch ${scratch}`);
-          await loadDump({
-            storage,
-            dumpPrefix: candidate.dump.prefix,
-            target: o.target,
-            tables: [{ db: o.table.db, table: o.table.name }],
-            renameDatabase: { [o.table.db]: scratch },
-            objects: false,
-            skipBinlog: true,
-            ...(o.signal ? { signal: o.signal } : {}),
-          });
+          replayed = await loadWithCascadeParents(conn, storage, candidate, scratch, o, progress);
         } catch (error) {
           if (error instanceof DumpIntegrityError || error instanceof VerificationError) {
             skippedDumps.push(`${candidate.dump.dumpId} on ${candidate.target}: ${describeError(error)}`);
@@ -139,11 +130,9 @@ export async function restoreTableFromArchive(o: ArchiveTableRestoreOptions): Pr
         } finally {
           await storage.close?.();
         }
-        // the copy's foreign keys point into a scratch database that has only this table
-        await dropForeignKeys(conn, { db: scratch, name: o.table.name });
         const replayFile = join(work, `replay-${index}.binlog`);
         progress(`replay: ${plan.segments.segments.length} segment(s), ${plan.segments.bytes} bytes, from ${candidate.dump.coordinates.file}:${candidate.dump.coordinates.position} to ${describeStop(o.stop)}`);
-        const filtered = await buildReplayFile(archive, plan.segments, replayFile, candidate, o);
+        const filtered = await buildReplayFile(archive, plan.segments, replayFile, candidate, o, replayed);
         progress(`replay: ${filtered.rowEvents} row event(s) of ${o.table.db}.${o.table.name}${filtered.reached ? ` up to ${filtered.reached.file}:${filtered.reached.position}${filtered.reached.time ? ` (${filtered.reached.time.toISOString()})` : ''}` : ''}`);
         if (process.env['MA_DEBUG_REPLAY']) await import('node:fs/promises').then((fs) => fs.copyFile(replayFile, process.env['MA_DEBUG_REPLAY'] as string));
         await applyBinlogFile(replayFile, {
@@ -170,12 +159,12 @@ export async function restoreTableFromArchive(o: ArchiveTableRestoreOptions): Pr
   }
 }
 
-async function buildReplayFile(archive: Storage, selection: SegmentSelection, path: string, candidate: DumpCandidate, o: ArchiveTableRestoreOptions) {
+async function buildReplayFile(archive: Storage, selection: SegmentSelection, path: string, candidate: DumpCandidate, o: ArchiveTableRestoreOptions, tables: readonly string[]) {
   const out = createWriteStream(path);
   const result = await filterEvents(
     selection.segments.map((e) => ({ serverFile: e.serverFile, startPos: e.startPos, endPos: e.endPos, open: () => verifiedSegmentBytes(archive, e, o.signal) })),
     out,
-    { start: candidate.dump.coordinates, stop: o.stop, table: o.table },
+    { start: candidate.dump.coordinates, stop: o.stop, tables: tables.map((name) => ({ db: o.table.db, name })) },
   ).catch((error: unknown) => {
     // late write callbacks of the abandoned file are expected now
     out.on('error', () => undefined);
@@ -203,9 +192,56 @@ async function deliver(conn: Connection, scratchTable: TableRef, into: TableRef,
       await src.end().catch(() => src.destroy());
     }
   }
+  await dropForeignKeys(conn, scratchTable);
   await conn.query(`RENAME TABLE ${quoteId(scratchTable.db)}.${quoteId(scratchTable.name)} TO ${quoteId(into.db)}.${quoteId(into.name)}`);
   const [count] = await conn.query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${quoteId(into.db)}.${quoteId(into.name)}`);
   return { rows: Number(count[0]?.['n']), where: `table ${into.db}.${into.name}` };
+}
+
+/**
+ * Loads the table into scratch, and with it every table it references through a foreign key
+ * with ON DELETE/UPDATE CASCADE or SET NULL (transitively): the server does not log the changes
+ * such cascades make, so they are only reproduced by replaying the parents' changes with the
+ * constraints in place. Other foreign keys are dropped (their parents are not there). Returns the
+ * tables whose row events the replay needs.
+ */
+async function loadWithCascadeParents(conn: Connection, storage: Storage, candidate: DumpCandidate, scratch: string, o: ArchiveTableRestoreOptions, progress: (line: string) => void): Promise<string[]> {
+  const loaded: string[] = [];
+  const queue = [o.table.name];
+  while (queue.length > 0) {
+    const name = queue.shift() as string;
+    if (loaded.includes(name)) continue;
+    progress(`load:   ${o.table.db}.${name} from dump ${candidate.dump.dumpId} (${candidate.target}) into scratch ${scratch}${name === o.table.name ? '' : ` (its changes cascade into ${o.table.name})`}`);
+    await loadDump({
+      storage,
+      dumpPrefix: candidate.dump.prefix,
+      target: o.target,
+      tables: [{ db: o.table.db, table: name }],
+      renameDatabase: { [o.table.db]: scratch },
+      objects: false,
+      skipBinlog: true,
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
+    loaded.push(name);
+    const [fks] = await conn.query<RowDataPacket[]>(
+      'SELECT REFERENCED_TABLE_NAME AS parent, UNIQUE_CONSTRAINT_SCHEMA AS parentDb, DELETE_RULE AS del, UPDATE_RULE AS upd FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?',
+      [scratch, name],
+    );
+    for (const fk of fks) {
+      const cascades = [fk['del'], fk['upd']].some((rule) => rule === 'CASCADE' || rule === 'SET NULL' || rule === 'SET DEFAULT');
+      if (cascades && fk['parentDb'] === scratch && !loaded.includes(String(fk['parent']))) queue.push(String(fk['parent']));
+    }
+  }
+  // constraints whose parent is not in scratch would refuse every replayed row
+  const [dangling] = await conn.query<RowDataPacket[]>(
+    'SELECT TABLE_NAME AS t, CONSTRAINT_NAME AS c, REFERENCED_TABLE_NAME AS p, UNIQUE_CONSTRAINT_SCHEMA AS pdb FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ?',
+    [scratch],
+  );
+  for (const d of dangling) {
+    if (d['pdb'] === scratch && loaded.includes(String(d['p']))) continue;
+    await conn.query(`ALTER TABLE ${quoteId(scratch)}.${quoteId(String(d['t']))} DROP FOREIGN KEY ${quoteId(String(d['c']))}`);
+  }
+  return loaded;
 }
 
 /** Foreign keys name constraints per database, so the copy would also clash with the live table's. */
