@@ -10,6 +10,8 @@ import { stringify } from 'yaml';
 
 export const DEMO_BUCKET = 'mysql-archiver-demo';
 export const DEMO_PASSWORD_ENV = 'MYSQL_ARCHIVER_DEMO_DB_PASSWORD';
+/** the throwaway server's root: the demo restores into it */
+export const DEMO_ROOT_PASSWORD_ENV = 'MYSQL_ARCHIVER_DEMO_ROOT_PASSWORD';
 export const DEMO_S3_KEY_ID_ENV = 'MYSQL_ARCHIVER_DEMO_S3_ACCESS_KEY_ID';
 export const DEMO_S3_SECRET_ENV = 'MYSQL_ARCHIVER_DEMO_S3_SECRET_ACCESS_KEY';
 /** the archiver's replication client id; the throwaway server is server_id 1 */
@@ -76,6 +78,7 @@ export async function writeDemoConfig(input: DemoConfigInput): Promise<string[]>
         credentials: { accessKeyId: { env: DEMO_S3_KEY_ID_ENV }, secretAccessKey: { env: DEMO_S3_SECRET_ENV } },
       },
     },
+    restore: { target: { host: input.db.host, port: input.db.port, user: 'root', password: { env: DEMO_ROOT_PASSWORD_ENV } } },
     log: { level: 'warn', format: 'text' },
   };
   const schedules: Record<string, object> = {

@@ -33,6 +33,8 @@ export interface DemoState {
   archived: ArchivedObject[];
   /** dumps taken by the demo, one per tier and target */
   dumps: { tier: string; target: string; prefix: string }[];
+  /** the simulated accident the demo restores from */
+  accident?: { at: Date; rows: number; checksum: string };
   /** where the manifest lives, for the summary */
   manifestLocation?: string;
   /** records the manifest holds after the deep verification */

@@ -235,6 +235,9 @@ describe('mysql-archiver demo (the real CLI)', () => {
     // the main job includes the dumps: one per tier and target, verified
     expect(run.stdout).toMatch(/daily → local-disk: dumps\/daily\/\S+ \(\d+ tables, \d+ rows, \d+ files, \d+ bytes, snapshot at mysql-bin\.\d+:\d+\), every file verified/);
     expect(run.stdout).toMatch(/weekly → s3-local: dumps\/weekly\/\S+ \(/);
+    // ...and ends with a restore drill and an on-call single-table restore, checked
+    expect(run.stdout).toMatch(/passed: dump \S+ restored, binlog replayed to dump \S+, all \d+ tables equal to its checksums/);
+    expect(run.stdout).toMatch(/\d+ rows back in demo\.orders__restored_\d{8}_\d{6}, CHECKSUM TABLE equal to demo\.orders just before the DELETE/);
     // no process (mariadbd included) ever carried the password in its argv, and it was never printed
     expect(run.seen).toEqual([]);
     expect(run.stdout + run.stderr).not.toContain(password);

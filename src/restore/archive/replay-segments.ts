@@ -18,7 +18,9 @@ export interface SegmentSelection {
 }
 
 export function selectSegments(all: readonly SegmentEntry[], start: { file: string; position: number }, stop: StopPoint): SegmentSelection {
-  const holding = all.filter((e) => e.serverFile === start.file && e.startPos <= start.position && start.position <= e.endPos);
+  // the segment the position falls in; one that ends exactly there only when nothing follows yet
+  const inside = all.filter((e) => e.serverFile === start.file && e.startPos <= start.position && start.position < e.endPos);
+  const holding = inside.length > 0 ? inside : all.filter((e) => e.serverFile === start.file && e.endPos === start.position);
   if (holding.length === 0) {
     const files = [...new Set(all.map((e) => e.serverFile))].sort(compareBinlogFiles);
     throw new RestoreError(`the binlog archive has no segment at the dump's position ${start.file}:${start.position}`, {

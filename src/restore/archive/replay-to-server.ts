@@ -125,7 +125,8 @@ export async function replayToServer(o: ReplayToServerOptions): Promise<ReplayTo
       });
       out.end();
       await finished(out);
-      await applyBinlogFile(file, { login: o.target, ...(o.database ? { database: o.database, onlyDatabase: o.database } : {}), ...(o.signal ? { signal: o.signal } : {}) });
+      // a format description alone (or nothing) has nothing to apply
+      if (filtered.events > 1) await applyBinlogFile(file, { login: o.target, ...(o.database ? { database: o.database, onlyDatabase: o.database } : {}), ...(o.signal ? { signal: o.signal } : {}) });
       progress(`replay: ${filtered.events} event(s) applied${filtered.reached ? ` up to ${filtered.reached.file}:${filtered.reached.position}` : ''}`);
       return { plan, load, filtered, skippedDumps };
     }

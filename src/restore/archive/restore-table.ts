@@ -135,13 +135,16 @@ export async function restoreTableFromArchive(o: ArchiveTableRestoreOptions): Pr
         const filtered = await buildReplayFile(archive, plan.segments, replayFile, candidate, o, replayed);
         progress(`replay: ${filtered.rowEvents} row event(s) of ${o.table.db}.${o.table.name}${filtered.reached ? ` up to ${filtered.reached.file}:${filtered.reached.position}${filtered.reached.time ? ` (${filtered.reached.time.toISOString()})` : ''}` : ''}`);
         if (process.env['MA_DEBUG_REPLAY']) await import('node:fs/promises').then((fs) => fs.copyFile(replayFile, process.env['MA_DEBUG_REPLAY'] as string));
-        await applyBinlogFile(replayFile, {
-          login: o.target,
-          database: scratch,
-          rewriteDb: { from: o.table.db, to: scratch },
-          singleTransaction: true,
-          ...(o.signal ? { signal: o.signal } : {}),
-        });
+        // nothing changed the table between the dump and the moment: the dump alone is the answer
+        if (filtered.rowEvents > 0) {
+          await applyBinlogFile(replayFile, {
+            login: o.target,
+            database: scratch,
+            rewriteDb: { from: o.table.db, to: scratch },
+            singleTransaction: true,
+            ...(o.signal ? { signal: o.signal } : {}),
+          });
+        }
         const delivered = await deliver(conn, { db: scratch, name: o.table.name }, into, o);
         progress(`done:   ${delivered.rows} row(s) in ${delivered.where}`);
         return { plan, dryRun: false, rows: delivered.rows, delivered: delivered.where, ...(filtered.reached ? { reached: filtered.reached } : {}), skippedDumps };
