@@ -11,6 +11,7 @@ import { lastDumpRuns } from '../schedule/last-runs.js';
 import { runRetention } from '../schedule/retention.js';
 import type { Storage } from '../storage/storage.js';
 import { buildStatus, formatStatus } from '../ops/status.js';
+import { openSpool } from '../spool/spool.js';
 import { rdsCleanupCommand, restoreTableFromRdsCommand } from './rds-use-cases.js';
 import { restorePitrCommand, restoreTableFromArchiveCommand, verifyCommand } from './archive-use-cases.js';
 import type { BaseDeps, CommandResult, ConfiguredDeps } from './run-command.js';
@@ -45,14 +46,6 @@ export interface UseCases {
   demo(options: DemoOptions, deps: BaseDeps): Promise<CommandResult>;
   spoolStatus(options: SpoolStatusOptions, deps: ConfiguredDeps): Promise<CommandResult>;
   binlogFetch(options: BinlogFetchOptions, deps: ConfiguredDeps): Promise<CommandResult>;
-}
-
-function notImplemented(command: string): () => Promise<CommandResult> {
-  return async () => {
-    throw new ArchiverError(`${command} is not implemented in this version`, {
-      hint: 'This build of mysql-archiver does not include that command yet; check for a newer version.',
-    });
-  };
 }
 
 async function check(_options: CheckOptions, deps: ConfiguredDeps): Promise<CommandResult> {
@@ -178,6 +171,22 @@ async function retention(options: RetentionOptions, deps: ConfiguredDeps): Promi
   return report.errors.length === 0 ? 0 : 1;
 }
 
+async function spoolStatus(options: SpoolStatusOptions, deps: ConfiguredDeps): Promise<CommandResult> {
+  const out = (line: string) => deps.io.stdout.write(`${line}\n`);
+  const a = deps.config.archiver;
+  // read-only: the daemon may be adding and removing items right now
+  const spool = await openSpool({ dir: a.spoolDir, maxBytes: a.spoolMaxBytes, logger: deps.logger, readOnly: true });
+  const items = await spool.list();
+  const stats = await spool.stats();
+  if (options.json) {
+    out(JSON.stringify({ ...stats, maxBytes: a.spoolMaxBytes, items: items.map((i) => ({ key: i.key, size: i.size, sha256: i.sha256, enqueuedAt: new Date(i.enqueuedAt).toISOString() })) }));
+    return 0;
+  }
+  for (const i of items) out(`${new Date(i.enqueuedAt).toISOString()}  ${String(i.size).padStart(12)}  ${i.key}`);
+  out(`${stats.items} item(s), ${stats.bytes} of ${a.spoolMaxBytes} bytes waiting for ${a.storage}${stats.damaged ? `; ${stats.damaged} damaged item(s) in ${a.spoolDir}/damaged` : ''}`);
+  return 0;
+}
+
 async function demo(options: DemoOptions, deps: BaseDeps): Promise<CommandResult> {
   await runDemo({
     ...options,
@@ -201,6 +210,6 @@ export const defaultUseCases: UseCases = {
   retention,
   rdsCleanup: rdsCleanupCommand,
   demo,
-  spoolStatus: notImplemented('spool status'),
+  spoolStatus,
   binlogFetch,
 };

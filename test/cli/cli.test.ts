@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -127,10 +127,11 @@ describe('cli (in process)', () => {
     expect(h.stdout()).toBe('');
   });
 
-  it('commands not in this version exit 1 with a clear message', async () => {
+  it('spool status on a fresh install: an empty spool, nothing created', async () => {
     const h = harness();
-    expect(await runCli(['--config', sandbox.configFile, 'verify'], h.ctx)).toBe(1);
-    expect(h.stderr()).toMatch(/^error: verify is not implemented in this version\nhint: .+\n$/);
+    expect(await runCli(['--config', sandbox.configFile, 'spool', 'status'], h.ctx), h.stderr()).toBe(0);
+    expect(h.stdout()).toMatch(/^0 item\(s\), 0 of 10737418240 bytes waiting for s3-main$/m);
+    expect(existsSync(join(sandbox.dir, 'spool'))).toBe(false);
   });
 
   it('check loads config and schedules, then runs the preflight use case', async () => {
