@@ -38,6 +38,7 @@ async function main(): Promise<void> {
     console.log(`preparing ${TABLES} x ${TABLE_ROWS} rows with sysbench ...`);
     await sysbench(db, ['--tables=' + TABLES, `--table-size=${TABLE_ROWS}`, '--threads=2', 'oltp_write_only', 'prepare']);
 
+    // root on the socket is the OS user (unix_socket); over TCP it has its password
     const env = { ...process.env, B_DB: db.archiver.password, B_ROOT: db.rootPassword };
     const configFile = join(work, 'config.yaml');
     await mkdir(join(work, 'schedules'));
@@ -59,7 +60,7 @@ async function main(): Promise<void> {
     const mdump = await measureChild({
       command: 'bash',
       args: ['-c', `mariadb-dump --no-defaults --socket=${db.socket} -uroot --single-transaction --master-data=2 --databases sbtest > ${fullDump}`],
-      env: { ...process.env, MYSQL_PWD: db.rootPassword },
+      env: process.env,
     });
     assertSucceeded('mariadb-dump', mdump);
     const head = (await readFile(fullDump, 'utf8')).slice(0, 4000);
@@ -89,7 +90,7 @@ async function main(): Promise<void> {
     const runbook = await measureChild({
       command: 'bash',
       args: ['-c', `set -o pipefail; mariadb --no-defaults --socket=${scratch.socket} -uroot < ${fullDump} && mariadb-binlog --no-defaults --start-position=${startPos} --stop-datetime='${stopDatetime}' ${binlogs.join(' ')} | mariadb --no-defaults --socket=${scratch.socket} -uroot`],
-      env: { ...process.env, MYSQL_PWD: scratch.rootPassword, TZ: 'UTC' },
+      env: { ...process.env, TZ: 'UTC' },
     });
     assertSucceeded('manual runbook', runbook);
     const [a] = await db.query<{ Checksum: string }[]>('CHECKSUM TABLE sbtest.restored1');
@@ -100,19 +101,19 @@ async function main(): Promise<void> {
     const theirsServer = await start('replay-theirs', 3);
     const oursServer = await start('replay-ours', 4);
     for (const s of [theirsServer, oursServer]) {
-      const load = await measureChild({ command: 'bash', args: ['-c', `mariadb --no-defaults --socket=${s.socket} -uroot < ${fullDump}`], env: { ...process.env, MYSQL_PWD: s.rootPassword } });
+      const load = await measureChild({ command: 'bash', args: ['-c', `mariadb --no-defaults --socket=${s.socket} -uroot < ${fullDump}`], env: process.env });
       assertSucceeded('loading the full dump', load);
     }
     const theirsReplay = await measureChild({
       command: 'bash',
       args: ['-c', `set -o pipefail; mariadb-binlog --no-defaults --start-position=${startPos} --stop-datetime='${stopDatetime}' ${binlogs.join(' ')} | mariadb --no-defaults --socket=${theirsServer.socket} -uroot`],
-      env: { ...process.env, MYSQL_PWD: theirsServer.rootPassword, TZ: 'UTC' },
+      env: { ...process.env, TZ: 'UTC' },
     });
     assertSucceeded('mariadb-binlog | mariadb', theirsReplay);
     const oursReplay = await measureChild({
       command: process.execPath,
       args: ['scripts/bench/restore-replay-child.mjs'],
-      env: { ...process.env, BENCH_PASSWORD: oursServer.rootPassword, BENCH_REPLAY: JSON.stringify({ archiveDir: join(work, 'disk'), file: startFile, position: startPos, at: at.toISOString(), socket: oursServer.socket, out: join(work, 'replay.binlog') }) },
+      env: { ...process.env, BENCH_PASSWORD: oursServer.rootPassword, BENCH_REPLAY: JSON.stringify({ archiveDir: join(work, 'disk'), file: startFile, position: startPos, at: at.toISOString(), host: oursServer.host, port: oursServer.port, out: join(work, 'replay.binlog') }) },
       stdout: 'capture',
     });
     assertSucceeded('our replay', oursReplay);

@@ -7,6 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { once } from 'node:events';
 import type { DbLogin } from '../rds/restore-table.js';
 import { OperationAbortedError, RestoreError } from '../../errors.js';
@@ -55,9 +56,10 @@ export async function applyBinlogFile(file: string, opts: ApplyOptions): Promise
   try {
     client.stdin.on('error', () => undefined); // a client that died early is reported by its exit code
     client.stdin.write(`SET SESSION sql_log_bin = 0;\n${opts.singleTransaction ? 'SET SESSION autocommit = 0;\n' : ''}`);
-    (opts.singleTransaction ? decoder.stdout.pipe(commitAtEnd()) : decoder.stdout).pipe(client.stdin, { end: false });
+    // stdin ends only after the last byte (the transform's COMMIT included) went in
+    const fed = (opts.singleTransaction ? pipeline(decoder.stdout, commitAtEnd(), client.stdin) : pipeline(decoder.stdout, client.stdin)).catch(() => undefined);
     const [decoderCode] = await decoderExit;
-    client.stdin.end();
+    await fed;
     const [clientCode] = await clientExit;
     if (opts.signal?.aborted) throw new OperationAbortedError('replay aborted');
     if (decoderCode !== 0) throw new RestoreError(`mariadb-binlog failed (exit ${decoderCode}): ${redact(stderr.decoder.trim())}`, { hint: 'The replay file was built from verified segments; check that mariadb-binlog (mariadb-client) matches the server version.' });

@@ -80,6 +80,7 @@ export async function filterEvents(segments: readonly FilterSegment[], out: Writ
   let wroteMagic = false;
   let currentFile: string | undefined;
   let checksum = true;
+  let firstFormat: Buffer | undefined;
   let afterTargetGtid = false;
   /** table id → is it our table; and the raw table map to re-send */
   const tableIds = new Map<bigint, Buffer | undefined>();
@@ -119,14 +120,24 @@ export async function filterEvents(segments: readonly FilterSegment[], out: Writ
         if (buffered.length < BINLOG_HEADER_SIZE + fdeHeader.eventSize) continue;
         const fde = buffered.subarray(BINLOG_HEADER_SIZE, BINLOG_HEADER_SIZE + fdeHeader.eventSize);
         if (currentFile !== seg.serverFile) {
-          // each server file's own format description, so every later event decodes with its format
+          // each server file's own format description, so every later event decodes with its format;
+          // in table mode only when the format changed: mariadb-binlog rolls back at every one, and
+          // the table's changes are applied as one transaction
           await flushPending(true);
           if (!wroteMagic) {
             await write(BINLOG_MAGIC);
             wroteMagic = true;
           }
-          await write(Buffer.from(fde));
-          events++;
+          const format = formatOf(fde);
+          if (!opts.tables || firstFormat === undefined) {
+            await write(Buffer.from(fde));
+            events++;
+            firstFormat ??= format;
+          } else if (!format.equals(firstFormat)) {
+            throw new RestoreError(`the binlog format changes at ${seg.serverFile} (a server upgrade between the dump and the moment)`, {
+              hint: 'Restore the table with `mysql-archiver restore pitr` into a scratch server and copy it from there.',
+            });
+          }
           checksum = readFormatDescriptionChecksumAlg(fde) === 1;
           currentFile = seg.serverFile;
           tableIds.clear();
@@ -179,6 +190,8 @@ export async function filterEvents(segments: readonly FilterSegment[], out: Writ
 
   async function handle(header: EventHeader, raw: Buffer, file: string, at: number): Promise<void> {
     if (header.type === EventType.FORMAT_DESCRIPTION) return; // written once per file above
+    // GTID-state markers of later files: mariadb-binlog would take the joined stream for one with missing history
+    if (header.type === EventType.MARIADB_GTID_LIST || header.type === EventType.BINLOG_CHECKPOINT || header.type === EventType.PREVIOUS_GTIDS) return;
     if (!opts.tables) {
       await write(raw);
       events++;
@@ -232,6 +245,14 @@ export async function filterEvents(segments: readonly FilterSegment[], out: Writ
     // transaction boundaries and everything else: the statement is over
     if (header.type === EventType.XID || header.type === EventType.MARIADB_GTID || header.type === EventType.GTID) await flushPending(true);
   }
+}
+
+/** An FDE's format (binlog and server version, header and post-header lengths, checksum algorithm), without its timestamp and flags. */
+function formatOf(fde: Buffer): Buffer {
+  const body = fde.subarray(EVENT_HEADER_LENGTH);
+  // binlog version (2), server version (50), create timestamp (4), then the format proper; the CRC
+  // trailer (it covers the timestamp) is left out
+  return Buffer.concat([body.subarray(0, 52), body.subarray(56, body.length - CHECKSUM_LENGTH)]);
 }
 
 function readTableId(raw: Buffer): bigint {
