@@ -12,7 +12,7 @@ import { selectSegments } from '../../dist/restore/archive/replay-segments.js';
 import { filterEvents } from '../../dist/restore/archive/event-filter.js';
 import { applyBinlogFile } from '../../dist/restore/archive/apply-binlog.js';
 
-/** @type {{ archiveDir: string, file: string, position: number, at: string, socket: string, out: string }} */
+/** @type {{ archiveDir: string, file: string, position: number, at: string, host: string, port: number, out: string }} */
 const s = JSON.parse(process.env['BENCH_REPLAY'] ?? '{}');
 const archive = createLocalStorage({ path: s.archiveDir });
 const stop = /** @type {const} */ ({ kind: 'time', at: new Date(s.at) });
@@ -25,5 +25,5 @@ const r = await filterEvents(
 );
 out.end();
 await finished(out);
-await applyBinlogFile(s.out, { login: { socketPath: s.socket, user: 'root', password: process.env['BENCH_PASSWORD'] ?? '' } });
+await applyBinlogFile(s.out, { login: { host: s.host, port: s.port, user: 'root', password: process.env['BENCH_PASSWORD'] ?? '' } });
 process.stdout.write(JSON.stringify({ events: r.events, bytes: selection.bytes }) + '\n');
