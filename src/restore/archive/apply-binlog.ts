@@ -27,6 +27,15 @@ export interface ApplyOptions {
 }
 
 export async function applyBinlogFile(file: string, opts: ApplyOptions): Promise<{ durationMs: number }> {
+  return applyBinlog({ file }, opts);
+}
+
+/**
+ * Applies what `feed` writes (a binlog stream: magic, format description, events) while it is
+ * written: mariadb-binlog reads it from stdin. A feed that fails stops both programs, and in
+ * single-transaction mode nothing is committed.
+ */
+export async function applyBinlog(input: { file: string } | { feed: (out: import('node:stream').Writable) => Promise<unknown> }, opts: ApplyOptions): Promise<{ durationMs: number }> {
   const started = Date.now();
   const login = opts.login;
   const clientArgs = ['--no-defaults', '--binary-mode', `--user=${login.user}`];
@@ -39,9 +48,10 @@ export async function applyBinlogFile(file: string, opts: ApplyOptions): Promise
   }
   if (opts.database) clientArgs.push(`--database=${opts.database}`);
   const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...(login.password !== undefined ? { MYSQL_PWD: login.password } : {}) };
-  const binlogArgs = ['--no-defaults', ...(opts.onlyDatabase ? [`--database=${opts.onlyDatabase}`] : []), ...(opts.rewriteDb ? [`--rewrite-db=${opts.rewriteDb.from}->${opts.rewriteDb.to}`] : []), file];
+  const binlogArgs = ['--no-defaults', ...(opts.onlyDatabase ? [`--database=${opts.onlyDatabase}`] : []), ...(opts.rewriteDb ? [`--rewrite-db=${opts.rewriteDb.from}->${opts.rewriteDb.to}`] : []), 'file' in input ? input.file : '-'];
 
-  const decoder = spawn('mariadb-binlog', binlogArgs, { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: env['PATH'] } });
+  const decoder = spawn('mariadb-binlog', binlogArgs, { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: env['PATH'] } });
+  if ('file' in input) decoder.stdin.end();
   const client = spawn('mariadb', clientArgs, { stdio: ['pipe', 'ignore', 'pipe'], env });
   const stderr = { decoder: '', client: '' };
   decoder.stderr.on('data', (d: Buffer) => (stderr.decoder = (stderr.decoder + d.toString()).slice(-4000)));
@@ -58,6 +68,18 @@ export async function applyBinlogFile(file: string, opts: ApplyOptions): Promise
     client.stdin.write(`SET SESSION sql_log_bin = 0;\n${opts.singleTransaction ? 'SET SESSION autocommit = 0;\n' : ''}`);
     // stdin ends only after the last byte (the transform's COMMIT included) went in
     const fed = (opts.singleTransaction ? pipeline(decoder.stdout, commitAtEnd(), client.stdin) : pipeline(decoder.stdout, client.stdin)).catch(() => undefined);
+    if ('feed' in input) {
+      const stdin = decoder.stdin;
+      stdin.on('error', () => undefined); // a decoder that died early is reported by its exit code
+      try {
+        await input.feed(stdin);
+        stdin.end();
+      } catch (error) {
+        onAbort();
+        await Promise.allSettled([decoderExit, clientExit]);
+        throw error;
+      }
+    }
     const [decoderCode] = await decoderExit;
     await fed;
     const [clientCode] = await clientExit;

@@ -4,12 +4,10 @@
  * newest dump that covers the stop point is used; when one of its files fails its sha256 the next
  * older one is tried (the databases it created are dropped first).
  */
-import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { finished } from 'node:stream/promises';
-import { listSegments, verifiedSegmentBytes, type SegmentEntry } from '../../binlog/archive-catalog.js';
+import { listSegments, type SegmentEntry } from '../../binlog/archive-catalog.js';
 import type { Schedule } from '../../config/schedules.js';
 import { loadDump, type LoadReport } from '../../dump/index.js';
 import { DumpIntegrityError, RestoreError, VerificationError, describeError, throwIfAborted } from '../../errors.js';
@@ -17,11 +15,12 @@ import type { Logger } from '../../ops/logger.js';
 import { connectSource } from '../../db/connect.js';
 import type { DbLogin } from '../rds/restore-table.js';
 import { quoteId } from '../table-copy/index.js';
-import { applyBinlogFile } from './apply-binlog.js';
+import { applyBinlog } from './apply-binlog.js';
+import { prefetchedSegments } from './segment-prefetch.js';
 import { dumpCandidates, type DumpCandidate, type StorageOpener } from './dump-candidates.js';
 import { filterEvents, type FilterResult, type StopPoint } from './event-filter.js';
 import { selectSegments, type SegmentSelection } from './replay-segments.js';
-import { describeStop } from './restore-table.js';
+import { checkReached, describeStop } from './restore-table.js';
 
 export interface ReplayToServerOptions {
   readonly stop: StopPoint;
@@ -111,24 +110,21 @@ export async function replayToServer(o: ReplayToServerOptions): Promise<ReplayTo
       } finally {
         await storage.close?.();
       }
-      const file = join(work, 'replay.binlog');
       progress(`replay: ${plan.segments.segments.length} segment(s), ${plan.segments.bytes} bytes, from ${c.dump.coordinates.file}:${c.dump.coordinates.position} to ${describeStop(o.stop)}`);
-      const out = createWriteStream(file);
-      const filtered = await filterEvents(
-        plan.segments.segments.map((e) => ({ serverFile: e.serverFile, startPos: e.startPos, endPos: e.endPos, open: () => verifiedSegmentBytes(archive, e, o.signal) })),
-        out,
-        { start: c.dump.coordinates, stop: o.stop },
-      ).catch((error: unknown) => {
-        out.on('error', () => undefined);
-        out.destroy();
-        throw error;
-      });
-      out.end();
-      await finished(out);
-      // a format description alone (or nothing) has nothing to apply
-      if (filtered.events > 1) await applyBinlogFile(file, { login: o.target, ...(o.database ? { database: o.database, onlyDatabase: o.database } : {}), ...(o.signal ? { signal: o.signal } : {}) });
-      progress(`replay: ${filtered.events} event(s) applied${filtered.reached ? ` up to ${filtered.reached.file}:${filtered.reached.position}` : ''}`);
-      return { plan, load, filtered, skippedDumps };
+      let filtered: FilterResult | undefined;
+      await applyBinlog(
+        {
+          // segments are verified before use and fetched ahead while the server applies
+          feed: async (out) => {
+            filtered = await filterEvents(prefetchedSegments(archive, plan.segments.segments, work, o.signal ? { signal: o.signal } : {}), out, { start: c.dump.coordinates, stop: o.stop });
+            checkReached(filtered, o.stop);
+          },
+        },
+        { login: o.target, ...(o.database ? { database: o.database, onlyDatabase: o.database } : {}), ...(o.signal ? { signal: o.signal } : {}) },
+      );
+      const f = filtered as FilterResult;
+      progress(`replay: ${f.events} event(s) applied${f.reached ? ` up to ${f.reached.file}:${f.reached.position}` : ''}`);
+      return { plan, load, filtered: f, skippedDumps };
     }
     throw new RestoreError(`every dump that could serve ${describeStop(o.stop)} failed verification: ${skippedDumps.join('; ')}`, {
       hint: 'Restore from another target or an older backup; `mysql-archiver verify` checks the rest.',

@@ -6,13 +6,11 @@
  * happens (success, failure, Ctrl-C), and nothing of the restore reaches the target's binlog.
  */
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { finished } from 'node:stream/promises';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
-import { listSegments, verifiedSegmentBytes } from '../../binlog/archive-catalog.js';
+import { listSegments } from '../../binlog/archive-catalog.js';
 import { connectSource } from '../../db/connect.js';
 import { loadDump } from '../../dump/index.js';
 import { DumpIntegrityError, RestoreError, UsageError, VerificationError, describeError, throwIfAborted } from '../../errors.js';
@@ -21,9 +19,10 @@ import type { Storage } from '../../storage/storage.js';
 import { restoredTableName } from '../rds/names.js';
 import type { DbLogin } from '../rds/restore-table.js';
 import { checkCopyTarget, copyTable, quoteId, type TableRef } from '../table-copy/index.js';
-import { applyBinlogFile } from './apply-binlog.js';
+import { applyBinlog } from './apply-binlog.js';
+import { prefetchedSegments } from './segment-prefetch.js';
 import { dumpCandidates, type DumpCandidate, type StorageOpener } from './dump-candidates.js';
-import { filterEvents, type StopPoint } from './event-filter.js';
+import { filterEvents, type FilterResult, type StopPoint } from './event-filter.js';
 import { selectSegments, type SegmentSelection } from './replay-segments.js';
 import type { Schedule } from '../../config/schedules.js';
 import { formatInZone } from '../../time/wall-clock.js';
@@ -130,24 +129,27 @@ export async function restoreTableFromArchive(o: ArchiveTableRestoreOptions): Pr
         } finally {
           await storage.close?.();
         }
-        const replayFile = join(work, `replay-${index}.binlog`);
         progress(`replay: ${plan.segments.segments.length} segment(s), ${plan.segments.bytes} bytes, from ${candidate.dump.coordinates.file}:${candidate.dump.coordinates.position} to ${describeStop(o.stop)}`);
-        const filtered = await buildReplayFile(archive, plan.segments, replayFile, candidate, o, replayed);
-        progress(`replay: ${filtered.rowEvents} row event(s) of ${o.table.db}.${o.table.name}${filtered.reached ? ` up to ${filtered.reached.file}:${filtered.reached.position}${filtered.reached.time ? ` (${filtered.reached.time.toISOString()})` : ''}` : ''}`);
-        if (process.env['MA_DEBUG_REPLAY']) await import('node:fs/promises').then((fs) => fs.copyFile(replayFile, process.env['MA_DEBUG_REPLAY'] as string));
-        // nothing changed the table between the dump and the moment: the dump alone is the answer
-        if (filtered.rowEvents > 0) {
-          await applyBinlogFile(replayFile, {
-            login: o.target,
-            database: scratch,
-            rewriteDb: { from: o.table.db, to: scratch },
-            singleTransaction: true,
-            ...(o.signal ? { signal: o.signal } : {}),
-          });
-        }
+        let filtered: FilterResult | undefined;
+        await applyBinlog(
+          {
+            // segments are verified before use and fetched ahead while the server applies
+            feed: async (out) => {
+              filtered = await filterEvents(prefetchedSegments(archive, plan.segments.segments, work, o.signal ? { signal: o.signal } : {}), out, {
+                start: candidate.dump.coordinates,
+                stop: o.stop,
+                tables: replayed.map((name) => ({ db: o.table.db, name })),
+              });
+              checkReached(filtered, o.stop);
+            },
+          },
+          { login: o.target, database: scratch, rewriteDb: { from: o.table.db, to: scratch }, singleTransaction: true, ...(o.signal ? { signal: o.signal } : {}) },
+        );
+        const f = filtered as FilterResult;
+        progress(`replay: ${f.rowEvents} row event(s) of ${replayed.join(', ')}${f.reached ? ` up to ${f.reached.file}:${f.reached.position}${f.reached.time ? ` (${f.reached.time.toISOString()})` : ''}` : ''}`);
         const delivered = await deliver(conn, { db: scratch, name: o.table.name }, into, o);
         progress(`done:   ${delivered.rows} row(s) in ${delivered.where}`);
-        return { plan, dryRun: false, rows: delivered.rows, delivered: delivered.where, ...(filtered.reached ? { reached: filtered.reached } : {}), skippedDumps };
+        return { plan, dryRun: false, rows: delivered.rows, delivered: delivered.where, ...(f.reached ? { reached: f.reached } : {}), skippedDumps };
       }
       throw new RestoreError(`every dump that could serve ${describeStop(o.stop)} failed verification: ${skippedDumps.join('; ')}`, {
         hint: 'The archive copies are damaged; restore from another target or an older backup, and run `mysql-archiver verify` to check the rest.',
@@ -162,27 +164,14 @@ export async function restoreTableFromArchive(o: ArchiveTableRestoreOptions): Pr
   }
 }
 
-async function buildReplayFile(archive: Storage, selection: SegmentSelection, path: string, candidate: DumpCandidate, o: ArchiveTableRestoreOptions, tables: readonly string[]) {
-  const out = createWriteStream(path);
-  const result = await filterEvents(
-    selection.segments.map((e) => ({ serverFile: e.serverFile, startPos: e.startPos, endPos: e.endPos, open: () => verifiedSegmentBytes(archive, e, o.signal) })),
-    out,
-    { start: candidate.dump.coordinates, stop: o.stop, tables: tables.map((name) => ({ db: o.table.db, name })) },
-  ).catch((error: unknown) => {
-    // late write callbacks of the abandoned file are expected now
-    out.on('error', () => undefined);
-    out.destroy();
-    throw error;
-  });
-  out.end();
-  await finished(out);
-  if (o.stop.kind === 'position' && !result.stopped && result.reached && (result.reached.file !== o.stop.file || result.reached.position < o.stop.position)) {
-    throw new RestoreError(`the archive ends at ${result.reached.file}:${result.reached.position}, before ${o.stop.file}:${o.stop.position}`, { hint: 'Choose an earlier position, or wait until the archiver has shipped it (`mysql-archiver status`).' });
+/** A position or GTID the segments never reached is an error (a time past the archive's end is reported in the plan). */
+export function checkReached(result: FilterResult, stop: StopPoint): void {
+  if (stop.kind === 'position' && !result.stopped && result.reached && (result.reached.file !== stop.file || result.reached.position < stop.position)) {
+    throw new RestoreError(`the archive ends at ${result.reached.file}:${result.reached.position}, before ${stop.file}:${stop.position}`, { hint: 'Choose an earlier position, or wait until the archiver has shipped it (`mysql-archiver status`).' });
   }
-  if (o.stop.kind === 'gtid' && !result.stopped) {
-    throw new RestoreError(`GTID ${o.stop.gtid} is not in the archive after the dump`, { hint: 'Check the GTID (domain-server-sequence), or restore to a time instead.' });
+  if (stop.kind === 'gtid' && !result.stopped) {
+    throw new RestoreError(`GTID ${stop.gtid} is not in the archive after the dump`, { hint: 'Check the GTID (domain-server-sequence), or restore to a time instead.' });
   }
-  return result;
 }
 
 async function deliver(conn: Connection, scratchTable: TableRef, into: TableRef, o: ArchiveTableRestoreOptions): Promise<{ rows: number; where: string }> {
