@@ -16,6 +16,7 @@ import { stringify } from 'yaml';
 import { startThrowawayMariadb, type ThrowawayMariadb } from '../../src/demo/throwaway-mariadb.js';
 import { assertSucceeded, measureChild, type Measurement } from './lib/measure-child.js';
 import { formatMiB, formatRatio, formatSize, formatTable } from './lib/table.js';
+import { dirBytes, sysbench } from './lib/sysbench.js';
 
 const TABLES = 8;
 const TABLE_ROWS = Number(process.env['BENCH_TABLE_ROWS'] ?? 200_000);
@@ -80,7 +81,7 @@ async function main(): Promise<void> {
     const at = new Date(Date.now() + 2000);
     await until(async () => Date.now() > at.getTime() + 1000, 'T to pass');
     const binlogs = (await readdir(db.binlogDir)).filter((f) => /\.\d{6}$/.test(f) && f >= startFile).sort().map((f) => join(db.binlogDir, f));
-    const archiveBytes = (await dirBytes(join(work, 'disk', 'segments')));
+    const archiveBytes = await dirBytes(join(work, 'disk', 'segments'));
 
     // 1. single-table restore
     const ours = await measureChild({ command: process.execPath, args: [...CLI, '-c', configFile, 'restore', 'table', 'sbtest.sbtest1', '--at', at.toISOString(), '--into', 'sbtest.restored1'], env, stdout: 'capture' });
@@ -151,23 +152,6 @@ async function until(fn: () => Promise<boolean> | boolean, what: string, timeout
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 200));
   }
-}
-
-function sysbench(db: ThrowawayMariadb, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const p = spawn('sysbench', ['--db-driver=mysql', `--mysql-socket=${db.socket}`, '--mysql-user=root', '--mysql-db=sbtest', ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
-    p.on('error', reject);
-    p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`sysbench ${args.at(-1)} exited ${code}`))));
-  });
-}
-
-async function dirBytes(dir: string): Promise<number> {
-  let total = 0;
-  const { stat } = await import('node:fs/promises');
-  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile()) total += (await stat(join(entry.parentPath, entry.name))).size;
-  }
-  return total;
 }
 
 await main();

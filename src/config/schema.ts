@@ -229,7 +229,8 @@ export const storageSchema = z.discriminatedUnion('type', [localStorageSchema, s
 
 export const LOG_LEVELS = ['error', 'warn', 'info', 'verbose', 'debug'] as const;
 
-export const sourceSchema = strict({
+/** A database login: the source's, and the restore target's. */
+const loginShape = {
   host: z.string().min(1).default('127.0.0.1'),
   port: int(1, 65535).default(3306),
   user: z.string().min(1),
@@ -242,6 +243,10 @@ export const sourceSchema = strict({
     rejectUnauthorized: z.boolean().default(true),
     serverName: z.string().min(1).optional(),
   }).optional(),
+};
+
+export const sourceSchema = strict({
+  ...loginShape,
   /** replication client id: unique among the source's replicas */
   serverId: int(1, 4294967295),
 });
@@ -261,19 +266,8 @@ export const archiverSchema = strict({
   uploadConcurrency: int(1, 64).default(2),
 });
 
-/** Login fields shared by the restore target (where restored rows go). */
-const loginSchema = strict({
-  host: z.string().min(1).default('127.0.0.1'),
-  port: int(1, 65535).default(3306),
-  user: z.string().min(1),
-  password: secretRef('passwords').optional(),
-  socketPath: absolutePath.optional(),
-  tls: strict({
-    caFile: absolutePath.optional(),
-    rejectUnauthorized: z.boolean().default(true),
-    serverName: z.string().min(1).optional(),
-  }).optional(),
-});
+/** Where restored tables go. */
+const loginSchema = strict(loginShape);
 
 /** RDS identifiers: a letter, then letters, digits and single hyphens, at most 63. */
 const rdsIdentifier = z.string().regex(/^[A-Za-z](?:-?[A-Za-z0-9])*$/, {
