@@ -21,6 +21,9 @@ let rig: ArchiveRig;
 /** billing just before the DELETE, and the moment 1 s before it */
 let expected: TableFingerprint;
 let beforeDelete: string;
+/** the binlog position just before the DELETE, and the GTID of the transaction before it */
+let positionBeforeDelete: { file: string; position: number };
+let gtidBeforeDelete: string;
 let otherTablesAfter: TableFingerprint[];
 
 const cli = (argv: string[]) => rig.cli(argv);
@@ -59,6 +62,8 @@ beforeAll(async () => {
   expected = await fingerprint('billing');
   // the DELETE comes a whole second after the last change it must not undo
   await rig.nextSecond();
+  positionBeforeDelete = await masterPosition();
+  gtidBeforeDelete = String((await db.query<{ g: string }[]>('SELECT @@gtid_binlog_pos AS g'))[0]?.g);
   const deleteAt = Date.now();
   await db.query('DELETE FROM app.billing');
   beforeDelete = new Date(deleteAt - 1000).toISOString();
@@ -106,6 +111,18 @@ describe('restore table --from archive', () => {
     const dbs = await db.query<{ Database: string }[]>('SHOW DATABASES');
     expect(dbs.map((d) => d.Database).filter((d) => d.startsWith('__ma_restore'))).toEqual([]);
     await db.query(`DROP TABLE app.${name}`);
+  });
+
+  it('--at FILE:POS and --at GTID stop exactly there', { timeout: 120_000 }, async () => {
+    const byPos = await cli(['restore', 'table', 'app.billing', '--at', `${positionBeforeDelete.file}:${positionBeforeDelete.position}`, '--into', 'app.billing_at_pos']);
+    expect(byPos.stderr).toBe('');
+    expect(byPos.code).toBe(0);
+    expect((await fingerprint('billing_at_pos')).digest).toBe(expected.digest);
+    const byGtid = await cli(['restore', 'table', 'app.billing', '--at', gtidBeforeDelete, '--into', 'app.billing_at_gtid']);
+    expect(byGtid.stderr).toBe('');
+    expect(byGtid.code).toBe(0);
+    expect((await fingerprint('billing_at_gtid')).digest).toBe(expected.digest);
+    await db.query('DROP TABLE app.billing_at_pos, app.billing_at_gtid');
   });
 
   it('a damaged file of the newest dump is named, and the older dump is used instead', { timeout: 120_000 }, async () => {
