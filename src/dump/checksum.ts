@@ -10,19 +10,71 @@
  * not meant to resist a forger who can choose rows. Generated columns are included (they are read,
  * never inserted), so a differently computed STORED/VIRTUAL value is caught too.
  */
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 
 export const CHECKSUM_ALGORITHM = 'rowsum-sha256-v1' as const;
 
 const NULL_MARK = Buffer.from([0xff]);
+// rows encoding to more than this are hashed piecewise instead of copied into the scratch buffer
+const COPY_LIMIT = 64 * 1024;
+
+type OneShot = (algorithm: string, data: Uint8Array, outputEncoding: 'buffer') => Buffer;
+
+/**
+ * crypto.hash (Node ≥ 20.12, 21.7) hashes a buffer in one native call: per row that costs about a
+ * third less than createHash + update + digest, and a dump hashes every row. Used only when it
+ * gives the same digest as createHash (checked once).
+ */
+const oneShot: OneShot | undefined = (() => {
+  const hash = (crypto as unknown as { hash?: OneShot }).hash;
+  if (typeof hash !== 'function') return undefined;
+  try {
+    const probe = Buffer.from('rowsum');
+    const d = hash('sha256', probe, 'buffer');
+    return Buffer.isBuffer(d) && d.equals(crypto.createHash('sha256').update(probe).digest()) ? hash : undefined;
+  } catch {
+    return undefined;
+  }
+})();
 
 export class RowChecksum {
   readonly #acc = new Uint32Array(8);
   #rows = 0;
   readonly #head = Buffer.alloc(5);
+  #scratch = Buffer.allocUnsafe(4096);
 
   add(row: readonly (Buffer | null)[]): void {
-    const h = createHash('sha256');
+    let size = 0;
+    for (const v of row) size += v === null ? 1 : 5 + v.length;
+    this.#sum(size <= COPY_LIMIT ? this.#oneBuffer(row, size) : this.#piecewise(row));
+    this.#rows++;
+  }
+
+  /** the whole canonical encoding in one buffer, hashed in one call */
+  #oneBuffer(row: readonly (Buffer | null)[], size: number): Buffer {
+    if (size > this.#scratch.length) this.#scratch = Buffer.allocUnsafe(Math.max(size, 2 * this.#scratch.length));
+    const b = this.#scratch;
+    let n = 0;
+    for (const v of row) {
+      if (v === null) {
+        b[n++] = 0xff;
+        continue;
+      }
+      const len = v.length;
+      b[n] = 0;
+      b[n + 1] = len >>> 24;
+      b[n + 2] = (len >>> 16) & 0xff;
+      b[n + 3] = (len >>> 8) & 0xff;
+      b[n + 4] = len & 0xff;
+      b.set(v, n + 5);
+      n += 5 + len;
+    }
+    const data = b.subarray(0, n);
+    return oneShot ? oneShot('sha256', data, 'buffer') : crypto.createHash('sha256').update(data).digest();
+  }
+
+  #piecewise(row: readonly (Buffer | null)[]): Buffer {
+    const h = crypto.createHash('sha256');
     for (const v of row) {
       if (v === null) h.update(NULL_MARK);
       else {
@@ -31,14 +83,16 @@ export class RowChecksum {
         h.update(this.#head).update(v);
       }
     }
-    const d = h.digest();
+    return h.digest();
+  }
+
+  #sum(d: Buffer): void {
     let carry = 0;
     for (let i = 7; i >= 0; i--) {
       const sum = this.#acc[i]! + d.readUInt32BE(i * 4) + carry;
       this.#acc[i] = sum >>> 0;
       carry = sum > 0xffffffff ? 1 : 0;
     }
-    this.#rows++;
   }
 
   get rows(): number {

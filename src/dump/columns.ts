@@ -21,7 +21,7 @@ const BINARY = new Set([
   'binary', 'varbinary', 'tinyblob', 'blob', 'mediumblob', 'longblob',
   'geometry', 'point', 'linestring', 'polygon', 'multipoint', 'multilinestring', 'multipolygon', 'geometrycollection',
 ]);
-const UTF8_CHARSETS = new Set(['utf8mb4', 'utf8mb3', 'utf8', 'ascii']);
+export const UTF8_CHARSETS = new Set(['utf8mb4', 'utf8mb3', 'utf8', 'ascii']);
 
 export interface ColumnInfoRow {
   name: string;

@@ -3,7 +3,6 @@ import type { Connection as PromiseConnection } from 'mysql2/promise';
 import type { Readable } from 'node:stream';
 import { sourceConnectionError, sourcePoolOptions } from '../db/connect.js';
 import type { SourceOptions } from '../db/source-options.js';
-import { rawTypeCast } from './columns.js';
 import { DUMP_SQL_MODE } from './types.js';
 
 /** Where to connect for a dump or a load: the source options without the replication server id. */
@@ -37,7 +36,9 @@ export async function openSession(opts: DumpConnectionOptions): Promise<DbSessio
     raw,
     q,
     streamRaw(sql: string): Readable {
-      return raw.query({ sql, rowsAsArray: true, typeCast: rawTypeCast as never }).stream({ highWaterMark: 256 });
+      // typeCast false: the parser hands out each field's bytes directly, without the per-field
+      // wrapper and closure a typeCast function costs (same values as rawTypeCast)
+      return raw.query({ sql, rowsAsArray: true, typeCast: false }).stream({ highWaterMark: 256 });
     },
     async end(): Promise<void> {
       if (ended) return;

@@ -1,16 +1,18 @@
 /** One table: schema file, then its rows streamed into compressed INSERT chunks with a running checksum. */
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DumpError, describeError } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
 import { readColumns, readPrimaryKey, showCreateTable, type CatalogTable } from './catalog.js';
 import { ChunkSink } from './chunk-sink.js';
-import { RowChecksum } from './checksum.js';
 import { extensionOf } from './codec.js';
-import { insertHead, literal, selectSql } from './columns.js';
+import { selectSql } from './columns.js';
 import type { DbSession } from './connection.js';
+import { InsertEncoder } from './insert-encoder.js';
 import { keyName } from './names.js';
-import { DUMP_SQL_MODE, type DumpColumn, type DumpCompression, type DumpFileRecord, type DumpTableRecord } from './types.js';
+import { DUMP_SQL_MODE, type DumpCompression, type DumpFileRecord, type DumpTableRecord } from './types.js';
+
+export { InsertEncoder };
 
 export interface TableDumpContext {
   storage: Storage;
@@ -29,55 +31,6 @@ export interface TableDumpContext {
 export const DATA_FILE_HEADER = Buffer.from(
   `SET NAMES utf8mb4, time_zone = '+00:00', sql_mode = '${DUMP_SQL_MODE}', foreign_key_checks = 0, unique_checks = 0;\n`,
 );
-
-/** Rows (arrays of raw Buffers) in, whole INSERT statements (Buffers, one per line) out; checksums as it goes. */
-export class InsertEncoder extends Transform {
-  readonly checksum = new RowChecksum();
-  readonly #head: string;
-  readonly #cols: readonly DumpColumn[];
-  readonly #insertIdx: number[];
-  readonly #limit: number;
-  #parts: string[] = [];
-  #len = 0;
-
-  constructor(table: string, columns: readonly DumpColumn[], statementBytes: number) {
-    super({ writableObjectMode: true, readableObjectMode: false, writableHighWaterMark: 256, readableHighWaterMark: 1 << 20 });
-    this.#head = insertHead(table, columns);
-    this.#cols = columns;
-    this.#insertIdx = columns.flatMap((c, i) => (c.generated ? [] : [i]));
-    this.#limit = statementBytes;
-  }
-
-  override _transform(row: (Buffer | null)[], _enc: BufferEncoding, cb: TransformCallback): void {
-    try {
-      this.checksum.add(row);
-      let tuple = '(';
-      for (let k = 0; k < this.#insertIdx.length; k++) {
-        const i = this.#insertIdx[k]!;
-        if (k > 0) tuple += ',';
-        tuple += literal(this.#cols[i]!, row[i] ?? null);
-      }
-      tuple += ')';
-      if (this.#len > 0 && this.#len + tuple.length + 1 > this.#limit) this.#flush();
-      this.#parts.push(tuple);
-      this.#len += tuple.length + 1;
-      cb();
-    } catch (error) {
-      cb(error as Error);
-    }
-  }
-
-  override _flush(cb: TransformCallback): void {
-    if (this.#len > 0) this.#flush();
-    cb();
-  }
-
-  #flush(): void {
-    this.push(Buffer.from(this.#head + this.#parts.join(',') + ';\n', 'latin1'));
-    this.#parts = [];
-    this.#len = 0;
-  }
-}
 
 export function tableKeyBase(db: string, table: string): string {
   return `${keyName(db)}/${keyName(table)}`;
