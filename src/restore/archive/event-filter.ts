@@ -69,8 +69,20 @@ const STMT_END_F = 0x1;
 const DDL = /^\s*(?:\/\*.*?\*\/\s*)*(ALTER|RENAME|DROP|TRUNCATE|CREATE|OPTIMIZE|REPAIR|IMPORT)\b/is;
 
 export async function filterEvents(segments: readonly FilterSegment[], out: Writable, opts: EventFilterOptions): Promise<FilterResult> {
-  const write = async (buf: Buffer) => {
+  // events are gathered into writes of about 1 MiB: one await per event would dominate the cost
+  let gathered: Buffer[] = [];
+  let gatheredBytes = 0;
+  const flushOut = async () => {
+    if (gatheredBytes === 0) return;
+    const buf = gathered.length === 1 ? (gathered[0] as Buffer) : Buffer.concat(gathered, gatheredBytes);
+    gathered = [];
+    gatheredBytes = 0;
     if (!out.write(buf)) await once(out, 'drain');
+  };
+  const write = async (buf: Buffer) => {
+    gathered.push(buf);
+    gatheredBytes += buf.length;
+    if (gatheredBytes >= 1 << 20) await flushOut();
   };
   const stopSeconds = opts.stop.kind === 'time' ? Math.floor(opts.stop.at.getTime() / 1000) : undefined;
   let events = 0;
@@ -169,6 +181,7 @@ export async function filterEvents(segments: readonly FilterSegment[], out: Writ
     if (stopped) break;
   }
   await flushPending(true);
+  await flushOut();
   return { events, rowEvents, reached, stopped };
 
   function reachedStop(header: EventHeader, raw: Buffer, file: string, at: number): boolean {
