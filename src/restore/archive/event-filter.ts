@@ -45,6 +45,8 @@ export interface EventFilterOptions {
   /** replay starts here (the dump's coordinates): earlier events are skipped */
   readonly start: { readonly file: string; readonly position: number };
   readonly stop: StopPoint;
+  /** called as segment bytes are read (the running total), for progress and ETA */
+  readonly onBytes?: (bytesRead: number) => void;
   /** only these tables' row events (and their table maps) */
   readonly tables?: readonly { readonly db: string; readonly name: string }[];
 }
@@ -92,6 +94,7 @@ export async function filterEvents(segments: readonly FilterSegment[], out: Writ
   let wroteMagic = false;
   let currentFile: string | undefined;
   let checksum = true;
+  let bytesRead = 0;
   let firstFormat: Buffer | undefined;
   let afterTargetGtid = false;
   /** table id → is it our table; and the raw table map to re-send */
@@ -124,6 +127,8 @@ export async function filterEvents(segments: readonly FilterSegment[], out: Writ
     let prefixDone = false;
     let pos = seg.startPos; // server position of the next event
     for await (const chunk of seg.open()) {
+      bytesRead += chunk.length;
+      opts.onBytes?.(bytesRead);
       buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
       if (!prefixDone) {
         if (buffered.length < BINLOG_HEADER_SIZE + EVENT_HEADER_LENGTH) continue;

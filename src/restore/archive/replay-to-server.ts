@@ -17,6 +17,7 @@ import type { DbLogin } from '../rds/restore-table.js';
 import { quoteId } from '../table-copy/index.js';
 import { applyBinlog } from './apply-binlog.js';
 import { prefetchedSegments } from './segment-prefetch.js';
+import { replayProgress } from './replay-progress.js';
 import { dumpCandidates, type DumpCandidate, type StorageOpener } from './dump-candidates.js';
 import { filterEvents, type FilterResult, type StopPoint } from './event-filter.js';
 import { selectSegments, type SegmentSelection } from './replay-segments.js';
@@ -116,7 +117,7 @@ export async function replayToServer(o: ReplayToServerOptions): Promise<ReplayTo
         {
           // segments are verified before use and fetched ahead while the server applies
           feed: async (out) => {
-            filtered = await filterEvents(prefetchedSegments(archive, plan.segments.segments, work, o.signal ? { signal: o.signal } : {}), out, { start: c.dump.coordinates, stop: o.stop });
+            filtered = await filterEvents(prefetchedSegments(archive, plan.segments.segments, work, o.signal ? { signal: o.signal } : {}), out, { start: c.dump.coordinates, stop: o.stop, onBytes: replayProgress(plan.segments.bytes, progress) });
             checkReached(filtered, o.stop);
           },
         },

@@ -21,6 +21,7 @@ import type { DbLogin } from '../rds/restore-table.js';
 import { checkCopyTarget, copyTable, quoteId, type TableRef } from '../table-copy/index.js';
 import { applyBinlog } from './apply-binlog.js';
 import { prefetchedSegments } from './segment-prefetch.js';
+import { replayProgress } from './replay-progress.js';
 import { dumpCandidates, type DumpCandidate, type StorageOpener } from './dump-candidates.js';
 import { filterEvents, type FilterResult, type StopPoint } from './event-filter.js';
 import { selectSegments, type SegmentSelection } from './replay-segments.js';
@@ -139,6 +140,7 @@ export async function restoreTableFromArchive(o: ArchiveTableRestoreOptions): Pr
                 start: candidate.dump.coordinates,
                 stop: o.stop,
                 tables: replayed.map((name) => ({ db: o.table.db, name })),
+                onBytes: replayProgress(plan.segments.bytes, progress),
               });
               checkReached(filtered, o.stop);
             },
