@@ -58,14 +58,16 @@ async function masterStatus(): Promise<{ file: string; position: number }> {
 
 /** waits until the writer has received everything the server wrote so far */
 async function caughtUp(a: Archiver): Promise<{ file: string; position: number }> {
-  const target = await masterStatus();
+  let target = await masterStatus();
   await waitFor(
-    () => {
+    async () => {
       if (streamErrors.length) throw streamErrors[0];
+      // read again each time: after a rotation the server appends a Binlog_checkpoint event of its own
+      target = await masterStatus();
       const p = a.writer.position;
       return p?.file === target.file && p.position === target.position;
     },
-    { what: `the archiver to reach ${target.file}:${target.position}`, timeoutMs: 60_000, intervalMs: 20 },
+    { what: `the archiver to reach the server's end of binlog`, timeoutMs: 60_000, intervalMs: 20 },
   );
   return target;
 }
