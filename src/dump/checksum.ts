@@ -50,6 +50,23 @@ export class RowChecksum {
     this.#rows++;
   }
 
+  /** Adds a row given as its canonical encoding (what `add` hashes). */
+  addEncoded(encoded: Buffer): void {
+    this.#sum(oneShot ? oneShot('sha256', encoded, 'buffer') : crypto.createHash('sha256').update(encoded).digest());
+    this.#rows++;
+  }
+
+  /** Adds a partial sum of `rows` rows computed elsewhere (the sum is order-independent). */
+  merge(acc: Uint32Array, rows: number): void {
+    let carry = 0;
+    for (let i = 7; i >= 0; i--) {
+      const sum = this.#acc[i]! + acc[i]! + carry;
+      this.#acc[i] = sum >>> 0;
+      carry = sum > 0xffffffff ? 1 : 0;
+    }
+    this.#rows += rows;
+  }
+
   /** the whole canonical encoding in one buffer, hashed in one call */
   #oneBuffer(row: readonly (Buffer | null)[], size: number): Buffer {
     if (size > this.#scratch.length) this.#scratch = Buffer.allocUnsafe(Math.max(size, 2 * this.#scratch.length));

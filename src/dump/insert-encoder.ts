@@ -1,12 +1,12 @@
 /**
  * Rows (arrays of raw Buffers) in, whole INSERT statements (Buffers, one per line) out, with the
- * running checksum. The bytes are exactly those of `literal()` (src/dump/columns.ts) joined into
+ * running checksum (hashed on worker threads, see checksum-pool.ts). The bytes are exactly those of `literal()` (src/dump/columns.ts) joined into
  * `INSERT … VALUES (…),(…);\n`, but written straight into one Buffer per statement: building them as
  * JS strings cost several allocations per value, and the dump is bound by this loop on one thread.
  */
 import { isUtf8 } from 'node:buffer';
 import { Transform, type TransformCallback } from 'node:stream';
-import { RowChecksum } from './checksum.js';
+import { OffloadedChecksum } from './checksum-pool.js';
 import { insertHead, UTF8_CHARSETS } from './columns.js';
 import type { DumpColumn } from './types.js';
 
@@ -53,7 +53,8 @@ function planOf(c: DumpColumn): Column {
 }
 
 export class InsertEncoder extends Transform {
-  readonly checksum = new RowChecksum();
+  /** finish() gives the table's RowChecksum once the rows are through */
+  readonly checksum = new OffloadedChecksum();
   readonly #head: Buffer;
   readonly #cols: Column[];
   readonly #insertIdx: number[];
@@ -76,7 +77,7 @@ export class InsertEncoder extends Transform {
 
   override _transform(row: (Buffer | null)[], _enc: BufferEncoding, cb: TransformCallback): void {
     try {
-      this.checksum.add(row);
+      const go = this.checksum.add(row);
       const separated = this.#tuples > 0;
       if (separated) this.#byte(COMMA);
       const start = this.#pos;
@@ -101,7 +102,8 @@ export class InsertEncoder extends Transform {
       }
       this.#tuples++;
       this.#len += tupleLen + 1;
-      cb();
+      if (go) cb();
+      else this.checksum.drained().then(() => cb(), cb);
     } catch (error) {
       cb(error as Error);
     }

@@ -20,7 +20,8 @@ import { pipeline } from 'node:stream/promises';
 import { DumpError, DumpIntegrityError, DumpMismatchError, describeError, isAbortError, throwIfAborted } from '../errors.js';
 import { ByteCounter } from '../storage/byte-counter.js';
 import type { Storage } from '../storage/storage.js';
-import { RowChecksum } from './checksum.js';
+import type { RowChecksum } from './checksum.js';
+import { OffloadedChecksum } from './checksum-pool.js';
 import { compressionOfKey, decompressor } from './codec.js';
 import { selectSql } from './columns.js';
 import { openSession, type DbSession, type DumpConnectionOptions } from './connection.js';
@@ -343,7 +344,7 @@ export async function loadDump(o: LoadDumpOptions): Promise<LoadReport> {
 
 /** Reads a loaded table with the dump's SELECT and checksums it the same way. */
 export async function checksumTable(s: DbSession, db: string, t: Pick<DumpTableRecord, 'table' | 'columns' | 'primaryKey'>): Promise<RowChecksum> {
-  const sum = new RowChecksum();
+  const sum = new OffloadedChecksum();
   await s.q.query('SET SESSION character_set_results = binary');
   try {
     await pipeline(
@@ -352,15 +353,15 @@ export async function checksumTable(s: DbSession, db: string, t: Pick<DumpTableR
         objectMode: true,
         highWaterMark: 256,
         write(row: (Buffer | null)[], _e, cb) {
-          sum.add(row);
-          cb();
+          if (sum.add(row)) cb();
+          else sum.drained().then(() => cb(), cb);
         },
       }),
     );
   } finally {
     await s.q.query('SET SESSION character_set_results = utf8mb4').catch(() => undefined);
   }
-  return sum;
+  return await sum.finish();
 }
 
 function integrity(storage: Storage, prefix: string, f: DumpFileRecord, size: number, sha256: string): DumpIntegrityError {

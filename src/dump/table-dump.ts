@@ -75,13 +75,14 @@ export async function dumpTable(s: DbSession, t: CatalogTable, ctx: TableDumpCon
   } finally {
     await s.q.query('SET SESSION character_set_results = utf8mb4').catch(() => undefined);
   }
+  const sum = await encoder.checksum.finish();
   for (const f of sink.files) ctx.addFile(f);
   return {
     db: t.db,
     table: t.table,
     engine: t.engine,
-    rows: encoder.checksum.rows,
-    checksum: encoder.checksum.digest(),
+    rows: sum.rows,
+    checksum: sum.digest(),
     pointInTime,
     columns,
     primaryKey,
