@@ -1,10 +1,11 @@
 /**
  * Dump benchmark, same server, same data (sysbench, 8 tables), same run:
  * 1. our dump (default codec, gzip level 1, into a local storage) vs `mariadb-dump --single-transaction | zstd -1`
- *    and vs `mydumper -t 2 --compress`;
+ *    and vs `mydumper -t 2 --compress`; ours with the opt-in zstd codec for comparison;
  * 2. the same dump vs `mydumper -t 2` uncompressed (our writer always compresses);
  * 3. load: our loader (verified, into a fresh database on a second server) vs `myloader -t 2` of the
- *    `mydumper --compress` dump; both results are checked against the source with CHECKSUM TABLE;
+ *    `mydumper --compress` dump; both keep the load out of the target's binlog (myloader's default,
+ *    our skipBinlog) and both results are checked against the source with CHECKSUM TABLE;
  * 4. our dump's peak RSS on the full tables and on tables a quarter the size (flat as tables grow).
  * Every tool reaches the servers as root on the socket, so no password exists to leak; each runs in a
  * child process measured from outside (wall time, peak RSS). Run through scripts/bench/dump.sh.
@@ -57,13 +58,14 @@ async function main(): Promise<void> {
     const expected = await checksums(db, 'sbtest');
 
     const ours: Run[] = [];
+    const oursZstd: Run[] = [];
     const oursSmall: Run[] = [];
     let smallSql = 0;
     const mdump: Run[] = [];
     const myc: Run[] = [];
     const myu: Run[] = [];
     let summary: DumpSummary | undefined;
-    const dirs = { ours: join(work, 'ours'), small: join(work, 'ours-small'), mdump: join(work, 'mdump'), myc: join(work, 'mydumper-c'), myu: join(work, 'mydumper') };
+    const dirs = { ours: join(work, 'ours'), zstd: join(work, 'ours-zstd'), small: join(work, 'ours-small'), mdump: join(work, 'mdump'), myc: join(work, 'mydumper-c'), myu: join(work, 'mydumper') };
     for (let r = 1; r <= REPEAT; r++) {
       console.log(`dumps, round ${r}/${REPEAT} ...`);
       const o = await ourDump(db, work, dirs.ours, 'sbtest');
@@ -73,6 +75,7 @@ async function main(): Promise<void> {
       mdump.push(await mariadbDump(db, dirs.mdump));
       myc.push(await mydumper(db, dirs.myc, true));
       myu.push(await mydumper(db, dirs.myu, false));
+      oursZstd.push((await ourDump(db, work, dirs.zstd, 'sbtest', 'zstd')).run);
       const small = await ourDump(db, work, dirs.small, 'sbsmall');
       oursSmall.push(small.run);
       smallSql = small.summary.sqlBytes;
@@ -80,6 +83,7 @@ async function main(): Promise<void> {
     await rm(dirs.mdump, { recursive: true, force: true });
     await rm(dirs.myu, { recursive: true, force: true });
     await rm(dirs.small, { recursive: true, force: true });
+    await rm(dirs.zstd, { recursive: true, force: true });
 
     const loadOurs: Run[] = [];
     const loadTheirs: Run[] = [];
@@ -120,12 +124,13 @@ async function main(): Promise<void> {
         row('mariadb-dump --single-transaction | zstd -1', mdump, ours, '>= 1.00x'),
         row('mydumper -t 2 --compress', myc, ours, '>= 3.00x'),
         row('mydumper -t 2 (uncompressed; ours always compresses)', myu, ours, ''),
+        row('mysql-archiver dump, compression zstd (opt-in)', oursZstd, ours, ''),
       ]),
     );
     console.log(`\nload into a fresh database on a second server, checked equal to the source (CHECKSUM TABLE)${repeats}`);
     console.log(
       formatTable(columns('dump read'), [
-        row('mysql-archiver load (2 connections, verified)', loadOurs, undefined, ''),
+        row('mysql-archiver load (2 connections, verified, skipBinlog)', loadOurs, undefined, ''),
         row('myloader -t 2 (of the mydumper --compress dump)', loadTheirs, loadOurs, '>= 1.00x'),
       ]),
     );
@@ -151,9 +156,9 @@ async function main(): Promise<void> {
   }
 }
 
-async function ourDump(db: ThrowawayMariadb, work: string, outDir: string, database: string): Promise<{ run: Run; summary: DumpSummary }> {
+async function ourDump(db: ThrowawayMariadb, work: string, outDir: string, database: string, compression?: 'zstd'): Promise<{ run: Run; summary: DumpSummary }> {
   await rm(outDir, { recursive: true, force: true });
-  const settings = { mode: 'dump', socket: db.socket, outDir, tmpDir: work, databases: [database] };
+  const settings = { mode: 'dump', socket: db.socket, outDir, tmpDir: work, databases: [database], compression };
   const m = await measureChild({ command: process.execPath, args: ['scripts/bench/dump-child.mjs'], env: { ...process.env, BENCH_DUMP: JSON.stringify(settings) } });
   assertSucceeded(`mysql-archiver dump (${database})`, m);
   const summary = JSON.parse(m.stdout) as DumpSummary;
@@ -161,7 +166,8 @@ async function ourDump(db: ThrowawayMariadb, work: string, outDir: string, datab
 }
 
 async function ourLoad(target: ThrowawayMariadb, work: string, outDir: string, renameTo: string): Promise<Run> {
-  const settings = { mode: 'load', socket: target.socket, outDir, tmpDir: work, renameTo };
+  // myloader keeps its load out of the binlog unless told otherwise: ours does the same, for the same work
+  const settings = { mode: 'load', socket: target.socket, outDir, tmpDir: work, renameTo, skipBinlog: true };
   const m = await measureChild({ command: process.execPath, args: ['scripts/bench/dump-child.mjs'], env: { ...process.env, BENCH_DUMP: JSON.stringify(settings) } });
   assertSucceeded('mysql-archiver load', m);
   const r = JSON.parse(m.stdout) as { rows: number; verified: boolean; bytesRead: number };
