@@ -27,6 +27,8 @@ export interface Schedule {
   readonly exclude?: readonly string[];
   /** run the restore drill on each new dump of this tier */
   readonly verify: boolean;
+  /** also dump users and grants */
+  readonly users: boolean;
   /** absolute path of the file this came from */
   readonly file: string;
 }
@@ -77,6 +79,7 @@ const scheduleSchema = strict({
   databases: z.array(z.string().min(1)).min(1).optional(),
   exclude: z.array(z.string().min(1)).min(1).optional(),
   verify: z.boolean().default(false),
+  users: z.boolean().default(false),
 });
 
 /** Reads every `*.yaml`/`*.yml` in `dir` (sorted), validated against the configuration's storages. */
@@ -139,6 +142,7 @@ export function parseSchedule(text: string, file: string, config: Config): Sched
     ...(data.databases ? { databases: data.databases } : {}),
     ...(data.exclude ? { exclude: data.exclude } : {}),
     verify: data.verify,
+    users: data.users,
     file,
   };
 }

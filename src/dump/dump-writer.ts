@@ -19,6 +19,7 @@ import { openSession, type DbSession, type DumpConnectionOptions } from './conne
 import { keyName, makeDumpId } from './names.js';
 import { isLockMode, openSnapshot } from './snapshot.js';
 import { bufferStream, dumpTable, type TableDumpContext } from './table-dump.js';
+import { readUsersSql, USERS_FILE } from './users.js';
 import {
   DEFAULT_DUMPS_ROOT,
   DUMP_FORMAT_VERSION,
@@ -58,6 +59,8 @@ export interface RunDumpOptions {
   lockWaitTimeoutSec?: number;
   /** key root, default `dumps` → `dumps/<tier>/<dumpId>/` */
   root?: string;
+  /** also dump users and grants (users.sql) */
+  users?: boolean;
   /** for temp chunk files; default the OS temp dir */
   tmpDir?: string;
   clock?: () => Date;
@@ -140,6 +143,12 @@ export async function runDump(o: RunDumpOptions): Promise<DumpManifest> {
       const databases: DumpDatabaseRecord[] = [];
       const meta = snapshot.workers[0]!;
       for (const db of catalog.databases) databases.push(await dumpDatabase(meta, db, catalog, ctx, warnings));
+      if (o.users) {
+        const users = await readUsersSql(meta);
+        const body = Buffer.from(users.sql, 'utf8');
+        const put = await ctx.storage.put(`${ctx.prefix}/${USERS_FILE}`, () => bufferStream(body), { signal: ctx.signal });
+        ctx.addFile({ key: USERS_FILE, size: put.size, sha256: put.sha256 });
+      }
       const tablesSorted = tables.sort((a, b) => cmp(a.db, b.db) || cmp(a.table, b.table));
       await snapshot.close();
       const manifest: DumpManifest = {

@@ -26,6 +26,7 @@ import { compressionOfKey, decompressor } from './codec.js';
 import { selectSql } from './columns.js';
 import { openSession, type DbSession, type DumpConnectionOptions } from './connection.js';
 import { qualified, quoteIdent } from './names.js';
+import { USERS_FILE } from './users.js';
 import {
   DUMP_FORMAT_VERSION,
   DUMP_MANIFEST_NAME,
@@ -59,6 +60,8 @@ export interface LoadDumpOptions {
   verify?: boolean;
   /** keep the load out of the target's binlog (scratch copies on a live server; needs BINLOG ADMIN or SUPER) */
   skipBinlog?: boolean;
+  /** also create the dump's users with their grants (users.sql), when it has them */
+  users?: boolean;
   logger?: DumpLogger;
   signal?: AbortSignal;
 }
@@ -85,6 +88,8 @@ export interface LoadReport {
   objects: { sequences: number; views: number; routines: number; triggers: number; events: number };
   bytesRead: number;
   durationMs: number;
+  /** accounts created from users.sql */
+  users?: number;
 }
 
 export async function readDumpManifest(storage: Storage, prefix: string, signal?: AbortSignal): Promise<DumpManifest> {
@@ -322,6 +327,12 @@ export async function loadDump(o: LoadDumpOptions): Promise<LoadReport> {
           }
         }),
       );
+    }
+    if (o.users && files.has(USERS_FILE)) {
+      // one statement a line, as users.ts writes them; existing accounts are kept as they are
+      const sql = (await readSmall(USERS_FILE)).toString('utf8');
+      for (const statement of sql.split('\n').filter((l) => l.trim() !== '')) await exec(sessions[0]!, statement, 'restoring users and grants');
+      report.users = sql.split('\n').filter((l) => l.startsWith('CREATE USER')).length;
     }
     report.tables = results;
     report.bytesRead = bytesRead;

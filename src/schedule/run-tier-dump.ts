@@ -38,6 +38,7 @@ export async function runTierDump(
           tier: schedule.tier,
           ...(schedule.databases ? { databases: [...schedule.databases] } : {}),
           ...(schedule.exclude ? { exclude: [...schedule.exclude] } : {}),
+          ...(schedule.users ? { users: true } : {}),
           logger: deps.logger,
           signal: deps.signal,
           ...(deps.clock ? { clock: deps.clock } : {}),

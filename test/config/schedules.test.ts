@@ -58,7 +58,7 @@ describe('loadSchedules', () => {
     const config = await loadConfig(sandbox.configFile);
     const schedules = await loadSchedules(config.schedulesDir, config);
     expect(schedules).toEqual([
-      { tier: 'daily', cron: '0 3 * * *', timezone: 'UTC', targets: ['local-disk'], retention: { keep: 7 }, verify: false, file: join(sandbox.schedulesDir, 'daily.yaml') },
+      { tier: 'daily', cron: '0 3 * * *', timezone: 'UTC', targets: ['local-disk'], retention: { keep: 7 }, verify: false, users: false, file: join(sandbox.schedulesDir, 'daily.yaml') },
       {
         tier: 'monthly',
         cron: '0 5 1 * *',
@@ -66,9 +66,10 @@ describe('loadSchedules', () => {
         targets: ['dropbox-offsite'],
         retention: { keep: 12, maxAgeMs: 400 * 86_400_000 },
         verify: false,
+        users: false,
         file: join(sandbox.schedulesDir, 'monthly.yaml'),
       },
-      { tier: 'weekly', cron: '0 4 * * 0', timezone: 'UTC', targets: ['s3-main'], retention: { keep: 5 }, verify: false, file: join(sandbox.schedulesDir, 'weekly.yaml') },
+      { tier: 'weekly', cron: '0 4 * * 0', timezone: 'UTC', targets: ['s3-main'], retention: { keep: 5 }, verify: false, users: false, file: join(sandbox.schedulesDir, 'weekly.yaml') },
     ]);
   });
 

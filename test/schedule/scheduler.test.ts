@@ -10,7 +10,7 @@ import { ManualTimers } from '../support/manual-timers.js';
 const DAY = 86_400_000;
 
 function schedule(over: Partial<Schedule> = {}): Schedule {
-  return { tier: 'daily', cron: '0 3 * * *', timezone: 'UTC', targets: ['local-disk'], retention: { keep: 7 }, verify: false, file: '/x/daily.yaml', ...over };
+  return { tier: 'daily', cron: '0 3 * * *', timezone: 'UTC', targets: ['local-disk'], retention: { keep: 7 }, verify: false, users: false, file: '/x/daily.yaml', ...over };
 }
 
 describe('cron calendar', () => {

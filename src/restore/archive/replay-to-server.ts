@@ -97,6 +97,8 @@ export async function replayToServer(o: ReplayToServerOptions): Promise<ReplayTo
           dumpPrefix: c.dump.prefix,
           target: o.target,
           ...(o.database ? { tables: [o.database] } : {}),
+          // a whole-server restore brings the accounts back too, when the dump has them
+          users: !o.database,
           concurrency: 2,
           ...(o.signal ? { signal: o.signal } : {}),
         });

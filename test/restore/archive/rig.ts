@@ -34,7 +34,7 @@ export interface ArchiveRig {
   stop(): Promise<void>;
 }
 
-export async function startArchiveRig(db: MariadbServer, serverId: number, extraConfig: Record<string, unknown> = {}): Promise<ArchiveRig> {
+export async function startArchiveRig(db: MariadbServer, serverId: number, extraConfig: Record<string, unknown> = {}, schedule: Record<string, unknown> = {}): Promise<ArchiveRig> {
   const work = await mkdtemp(join(tmpdir(), 'archive-rig-'));
   await mkdir(join(work, 'schedules'));
   const configFile = join(work, 'config.yaml');
@@ -49,7 +49,7 @@ export async function startArchiveRig(db: MariadbServer, serverId: number, extra
       ...extraConfig,
     }),
   );
-  await writeFile(join(work, 'schedules', 'daily.yaml'), stringify({ tier: 'daily', cron: '0 3 * * *', targets: ['disk'], retention: { keep: 7 } }));
+  await writeFile(join(work, 'schedules', 'daily.yaml'), stringify({ tier: 'daily', cron: '0 3 * * *', targets: ['disk'], retention: { keep: 7 }, ...schedule }));
   const env = { ...process.env, T_DB: db.archiver.password, T_ROOT: db.rootPassword };
   const config = await loadConfig(configFile);
   const controller = new AbortController();

@@ -29,8 +29,11 @@ const atMoment = new Map<string, { rows: number; digest: string }>();
 
 beforeAll(async () => {
   source = await startMariadb({ serverId: 841 });
-  rig = await startArchiveRig(source, 9841);
+  rig = await startArchiveRig(source, 9841, {}, { users: true });
   await runSqlFile(source, TRICKY_SQL);
+  // an application account: a disaster-recovery restore must bring it back
+  await source.query("CREATE USER 'app_reader'@'%' IDENTIFIED BY 'reader-secret-1'");
+  await source.query("GRANT SELECT ON tricky.* TO 'app_reader'@'%'");
   for (let i = 0; i < 2; i++) await runChurn(source);
   await rig.dump();
   for (let i = 0; i < 3; i++) await runChurn(source);
@@ -71,6 +74,9 @@ describe('restores of the tricky database', () => {
     expect(pitr.stderr).toBe('');
     expect(pitr.code).toBe(0);
     expect(pitr.stdout).toMatch(/restored \d+ table\(s\) and replayed \d+ event\(s\)/);
+    // the dump's users came along, with their grants and password
+    const grants = await fresh.query<Record<string, string>[]>("SHOW GRANTS FOR 'app_reader'@'%'");
+    expect(grants.map((g) => Object.values(g)[0]).join('\n')).toMatch(/GRANT SELECT ON `tricky`\.\* TO `app_reader`@`%`/);
     // a second run refuses: the target is no longer fresh
     const again = await rig.cliWith(pitrConfig, ['restore', 'pitr', '--at', moment, '--target', `127.0.0.1:${fresh.port}`], env);
     expect(again.code).toBe(2);
