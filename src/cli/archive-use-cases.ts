@@ -26,6 +26,7 @@ export async function restoreTableFromArchiveCommand(options: RestoreTableOption
     stop: stopPointOf(options.at, timeZone),
     ...(options.into ? { into: { db: options.into.database, name: options.into.table } } : {}),
     ...(options.toFile ? { toFile: options.toFile } : {}),
+    ...(options.where ? { where: options.where } : {}),
     dryRun: options.dryRun,
     timeZone,
     schedules: deps.schedules,

@@ -34,6 +34,8 @@ export interface ArchiveTableRestoreOptions {
   /** default: TABLE__restored_<when> next to the live table */
   readonly into?: TableRef;
   readonly toFile?: string;
+  /** only rows matching this SQL condition (the operator's own SQL, run against the restored copy) */
+  readonly where?: string;
   readonly dryRun: boolean;
   readonly timeZone: string;
   readonly schedules: readonly Schedule[];
@@ -177,11 +179,13 @@ export function checkReached(result: FilterResult, stop: StopPoint): void {
 }
 
 async function deliver(conn: Connection, scratchTable: TableRef, into: TableRef, o: ArchiveTableRestoreOptions): Promise<{ rows: number; where: string }> {
-  if (o.toFile) {
+  if (o.toFile || o.where) {
+    // rows are copied (filtered) out of the scratch copy; the session keeps them out of the binlog
     const src = await connectSource({ ...o.target, serverId: 0 });
     try {
-      const r = await copyTable({ source: src, table: scratchTable, target: { kind: 'file', path: o.toFile, table: into }, logger: o.logger, ...(o.signal ? { signal: o.signal } : {}) });
-      return { rows: r.rows, where: `file ${o.toFile}` };
+      const target = o.toFile ? ({ kind: 'file', path: o.toFile, table: into } as const) : ({ kind: 'table', conn, table: into } as const);
+      const r = await copyTable({ source: src, table: scratchTable, target, ...(o.where ? { where: o.where } : {}), logger: o.logger, ...(o.signal ? { signal: o.signal } : {}) });
+      return { rows: r.rows, where: o.toFile ? `file ${o.toFile}` : `table ${into.db}.${into.name}` };
     } finally {
       await src.end().catch(() => src.destroy());
     }
@@ -263,7 +267,7 @@ function planLines(o: ArchiveTableRestoreOptions, c: DumpCandidate, s: SegmentSe
     `table:       ${o.table.db}.${o.table.name} as of ${at}`,
     `dump:        ${c.dump.dumpId} on ${c.target} (taken ${c.dump.startedAt}, binlog ${c.dump.coordinates.file}:${c.dump.coordinates.position})`,
     `binlog:      ${s.segments.length} segment(s) of ${s.source}, ${s.bytes} bytes${first && last ? `, ${first.serverFile}:${first.startPos} to ${last.serverFile}:${last.endPos}` : ''}; newest archived event ${s.lastEventTime ?? 'none'}`,
-    `into:        ${o.toFile ? `file ${o.toFile}` : `table ${into.db}.${into.name}`} (new; the live table is not touched)`,
+    `into:        ${o.toFile ? `file ${o.toFile}` : `table ${into.db}.${into.name}`}${o.where ? ` (only rows WHERE ${o.where})` : ''} (new; the live table is not touched)`,
     `estimate:    about ${seconds} s (reads ${Math.round(tableBytes)} bytes of dump and ${s.bytes} bytes of binlog)`,
     `scratch:     a temporary database on the target, dropped at the end (also on failure or Ctrl-C)`,
   ];

@@ -110,7 +110,18 @@ describe('restore table --from archive', () => {
     expect(await masterPosition()).toEqual(before);
     const dbs = await db.query<{ Database: string }[]>('SHOW DATABASES');
     expect(dbs.map((d) => d.Database).filter((d) => d.startsWith('__ma_restore'))).toEqual([]);
-    await db.query(`DROP TABLE app.${name}`);
+
+    // --where: only the matching rows of the same restored state
+    const [wanted] = await db.query<{ n: number }[]>(`SELECT COUNT(*) AS n FROM app.${name} WHERE customer_id = 2`);
+    expect(Number(wanted?.n)).toBeGreaterThan(0);
+    const some = await cli(['restore', 'table', 'app.billing', '--at', beforeDelete, '--where', 'customer_id = 2', '--into', 'app.billing_cust2']);
+    expect(some.stderr).toBe('');
+    expect(some.code).toBe(0);
+    const [got] = await db.query<{ n: number; other: number }[]>('SELECT COUNT(*) AS n, SUM(customer_id <> 2) AS other FROM app.billing_cust2');
+    expect(Number(got?.n)).toBe(Number(wanted?.n));
+    expect(Number(got?.other)).toBe(0);
+    expect(await masterPosition()).toEqual(before);
+    await db.query(`DROP TABLE app.${name}, app.billing_cust2`);
   });
 
   it('--at FILE:POS and --at GTID stop exactly there', { timeout: 120_000 }, async () => {
