@@ -109,12 +109,15 @@ export async function replayToServer(o: ReplayToServerOptions): Promise<ReplayTo
           await dropDatabases(o.target, o.database ? [o.database] : c.dump.databases);
           continue;
         }
+        await dropDatabases(o.target, o.database ? [o.database] : c.dump.databases).catch(() => undefined);
         throw error;
       } finally {
         await storage.close?.();
       }
       progress(`replay: ${plan.segments.segments.length} segment(s), ${plan.segments.bytes} bytes, from ${c.dump.coordinates.file}:${c.dump.coordinates.position} to ${describeStop(o.stop)}`);
       let filtered: FilterResult | undefined;
+      // a replay that fails (or is interrupted) leaves the target as it was: without these databases
+      const undo = () => dropDatabases(o.target, o.database ? [o.database] : c.dump.databases).catch(() => undefined);
       await applyBinlog(
         {
           // segments are verified before use and fetched ahead while the server applies
@@ -124,7 +127,10 @@ export async function replayToServer(o: ReplayToServerOptions): Promise<ReplayTo
           },
         },
         { login: o.target, ...(o.database ? { database: o.database, onlyDatabase: o.database } : {}), ...(o.signal ? { signal: o.signal } : {}) },
-      );
+      ).catch(async (error: unknown) => {
+        await undo();
+        throw error;
+      });
       const f = filtered as FilterResult;
       progress(`replay: ${f.events} event(s) applied${f.reached ? ` up to ${f.reached.file}:${f.reached.position}` : ''}`);
       return { plan, load, filtered: f, skippedDumps };
