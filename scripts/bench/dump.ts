@@ -16,6 +16,7 @@ import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startThrowawayMariadb, type ThrowawayMariadb } from '../../src/demo/throwaway-mariadb.js';
+import { waitUntil } from '../../src/demo/wait-until.js';
 import { assertSucceeded, measureChild, type Measurement } from './lib/measure-child.js';
 import { max, median } from './lib/stats.js';
 import { formatMiB, formatSize, formatTable, MiB } from './lib/table.js';
@@ -56,6 +57,7 @@ async function main(): Promise<void> {
     await sysbench(db, 'sbsmall', SMALL_ROWS);
     // also warms the buffer pool, so no tool pays for the first read from disk
     const expected = await checksums(db, 'sbtest');
+    await settle(db);
 
     const ours: Run[] = [];
     const oursZstd: Run[] = [];
@@ -66,19 +68,27 @@ async function main(): Promise<void> {
     const myu: Run[] = [];
     let summary: DumpSummary | undefined;
     const dirs = { ours: join(work, 'ours'), zstd: join(work, 'ours-zstd'), small: join(work, 'ours-small'), mdump: join(work, 'mdump'), myc: join(work, 'mydumper-c'), myu: join(work, 'mydumper') };
+    const steps: (() => Promise<void>)[] = [
+      async () => {
+        const o = await ourDump(db, work, dirs.ours, 'sbtest');
+        summary = o.summary;
+        if (summary.rows !== TABLES * TABLE_ROWS) throw new Error(`our dump has ${summary.rows} rows, expected ${TABLES * TABLE_ROWS}`);
+        ours.push(o.run);
+      },
+      async () => void mdump.push(await mariadbDump(db, dirs.mdump)),
+      async () => void myc.push(await mydumper(db, dirs.myc, true)),
+      async () => void myu.push(await mydumper(db, dirs.myu, false)),
+      async () => void oursZstd.push((await ourDump(db, work, dirs.zstd, 'sbtest', 'zstd')).run),
+      async () => {
+        const small = await ourDump(db, work, dirs.small, 'sbsmall');
+        oursSmall.push(small.run);
+        smallSql = small.summary.sqlBytes;
+      },
+    ];
     for (let r = 1; r <= REPEAT; r++) {
       console.log(`dumps, round ${r}/${REPEAT} ...`);
-      const o = await ourDump(db, work, dirs.ours, 'sbtest');
-      summary = o.summary;
-      if (summary.rows !== TABLES * TABLE_ROWS) throw new Error(`our dump has ${summary.rows} rows, expected ${TABLES * TABLE_ROWS}`);
-      ours.push(o.run);
-      mdump.push(await mariadbDump(db, dirs.mdump));
-      myc.push(await mydumper(db, dirs.myc, true));
-      myu.push(await mydumper(db, dirs.myu, false));
-      oursZstd.push((await ourDump(db, work, dirs.zstd, 'sbtest', 'zstd')).run);
-      const small = await ourDump(db, work, dirs.small, 'sbsmall');
-      oursSmall.push(small.run);
-      smallSql = small.summary.sqlBytes;
+      // each round starts with the next tool, so none always runs first (or last)
+      for (let i = 0; i < steps.length; i++) await steps[(i + r - 1) % steps.length]!();
     }
     await rm(dirs.mdump, { recursive: true, force: true });
     await rm(dirs.myu, { recursive: true, force: true });
@@ -94,6 +104,7 @@ async function main(): Promise<void> {
       for (const who of order) {
         const dbName = who === 'ours' ? 'load_ours' : 'load_theirs';
         await target.query(`DROP DATABASE IF EXISTS ${dbName}`);
+        await settle(target);
         const run = who === 'ours' ? await ourLoad(target, work, dirs.ours, dbName) : await myloader(target, dirs.myc, dbName);
         (who === 'ours' ? loadOurs : loadTheirs).push(run);
         await assertSameChecksums(expected, await checksums(target, dbName), `${who} load`);
@@ -153,6 +164,25 @@ async function main(): Promise<void> {
   } finally {
     await Promise.all(servers.map((s) => s.shutdown().catch(() => undefined)));
     await rm(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Waits until InnoDB flushed every dirty page (the sysbench prepare, the previous load): the
+ * background flush otherwise slows whoever runs next, and most of all a tool that fsyncs its files.
+ */
+async function settle(db: ThrowawayMariadb): Promise<void> {
+  await db.query('SET GLOBAL innodb_max_dirty_pages_pct = 0');
+  try {
+    await waitUntil(
+      async () => {
+        const [row] = await db.query<{ Value: string }[]>("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_dirty'");
+        return Number(row?.Value ?? 0) <= 16;
+      },
+      { what: 'InnoDB to flush its dirty pages', timeoutMs: 600_000, intervalMs: 500 },
+    );
+  } finally {
+    await db.query('SET GLOBAL innodb_max_dirty_pages_pct = DEFAULT');
   }
 }
 
