@@ -8,11 +8,12 @@
  * BENCH_MAX_SECONDS tune it.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startThrowawayMariadb, type ThrowawayMariadb } from '../../src/demo/throwaway-mariadb.js';
 import { assertSucceeded, measureChild, type Measurement } from './lib/measure-child.js';
+import { dirBytes, sysbench } from './lib/sysbench.js';
 import { formatMiB, formatRatio, formatSize, formatTable, MiB } from './lib/table.js';
 
 const TABLE_ROWS = Number(process.env['BENCH_TABLE_ROWS'] ?? 1_000_000);
@@ -127,20 +128,6 @@ async function runLag(db: ThrowawayMariadb, work: string): Promise<number[]> {
   return lags;
 }
 
-function sysbench(db: ThrowawayMariadb, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const p = spawn('sysbench', ['--db-driver=mysql', `--mysql-socket=${db.socket}`, '--mysql-user=root', '--mysql-db=sbtest', ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
-    p.on('error', reject);
-    p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`sysbench ${args.at(-1)} exited ${code}`))));
-  });
-}
 
-async function dirBytes(dir: string): Promise<number> {
-  let total = 0;
-  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile()) total += (await stat(join(entry.parentPath, entry.name))).size;
-  }
-  return total;
-}
 
 await main();

@@ -12,11 +12,12 @@
  * BENCH_TABLE_ROWS (default 1,000,000) and BENCH_REPEAT (default 1; medians over the repeats) tune it.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startThrowawayMariadb, type ThrowawayMariadb } from '../../src/demo/throwaway-mariadb.js';
 import { waitUntil } from '../../src/demo/wait-until.js';
+import { dirBytes } from './lib/sysbench.js';
 import { assertSucceeded, measureChild, type Measurement } from './lib/measure-child.js';
 import { max, median } from './lib/stats.js';
 import { formatMiB, formatSize, formatTable, MiB } from './lib/table.js';
@@ -258,12 +259,5 @@ function sysbench(db: ThrowawayMariadb, database: string, rows: number): Promise
   });
 }
 
-async function dirBytes(dir: string): Promise<number> {
-  let total = 0;
-  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile()) total += (await stat(join(entry.parentPath, entry.name))).size;
-  }
-  return total;
-}
 
 await main();

@@ -15,7 +15,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { RowChecksum } from './checksum.js';
+import { encodeRowInto, RowChecksum } from './checksum.js';
 
 const BATCH_BYTES = 1 << 20;
 const MAX_IN_FLIGHT = 4;
@@ -130,21 +130,7 @@ export class OffloadedChecksum {
       if (size > this.#batch.length) this.#batch = Buffer.allocUnsafeSlow(size);
     }
     const b = this.#batch;
-    let n = this.#used;
-    for (const v of row) {
-      if (v === null) {
-        b[n++] = 0xff;
-        continue;
-      }
-      const len = v.length;
-      b[n] = 0;
-      b[n + 1] = len >>> 24;
-      b[n + 2] = (len >>> 16) & 0xff;
-      b[n + 3] = (len >>> 8) & 0xff;
-      b[n + 4] = len & 0xff;
-      b.set(v, n + 5);
-      n += 5 + len;
-    }
+    const n = encodeRowInto(b, this.#used, row);
     this.#used = n;
     this.#rowsInBatch++;
     if (this.#used >= BATCH_BYTES) this.#send();

@@ -71,21 +71,7 @@ export class RowChecksum {
   #oneBuffer(row: readonly (Buffer | null)[], size: number): Buffer {
     if (size > this.#scratch.length) this.#scratch = Buffer.allocUnsafe(Math.max(size, 2 * this.#scratch.length));
     const b = this.#scratch;
-    let n = 0;
-    for (const v of row) {
-      if (v === null) {
-        b[n++] = 0xff;
-        continue;
-      }
-      const len = v.length;
-      b[n] = 0;
-      b[n + 1] = len >>> 24;
-      b[n + 2] = (len >>> 16) & 0xff;
-      b[n + 3] = (len >>> 8) & 0xff;
-      b[n + 4] = len & 0xff;
-      b.set(v, n + 5);
-      n += 5 + len;
-    }
+    const n = encodeRowInto(b, 0, row);
     const data = b.subarray(0, n);
     return oneShot ? oneShot('sha256', data, 'buffer') : crypto.createHash('sha256').update(data).digest();
   }
@@ -121,4 +107,26 @@ export class RowChecksum {
     for (const w of this.#acc) hex += w.toString(16).padStart(8, '0');
     return `${CHECKSUM_ALGORITHM}:${hex}`;
   }
+}
+
+/**
+ * Writes a row's canonical encoding (NULL: 0xff; a value: 0x00, 32-bit big-endian length, bytes)
+ * into `b` at `n`; returns the end. `b` must have room: see the callers' size computation.
+ */
+export function encodeRowInto(b: Buffer, n: number, row: readonly (Buffer | null)[]): number {
+  for (const v of row) {
+    if (v === null) {
+      b[n++] = 0xff;
+      continue;
+    }
+    const len = v.length;
+    b[n] = 0;
+    b[n + 1] = len >>> 24;
+    b[n + 2] = (len >>> 16) & 0xff;
+    b[n + 3] = (len >>> 8) & 0xff;
+    b[n + 4] = len & 0xff;
+    b.set(v, n + 5);
+    n += 5 + len;
+  }
+  return n;
 }

@@ -34,10 +34,10 @@ export function localParts(instant: Date, timeZone: string): { year: number; mon
   return { year: Number(p['year']), month: Number(p['month']), day: Number(p['day']), hour: Number(p['hour']), minute: Number(p['minute']), second: Number(p['second']) };
 }
 
-/** "2026-11-25 15:03:00 CET": an instant as people in `timeZone` read it. */
-export function formatInZone(at: Date, timeZone: string): string {
+/** "2026-11-25 15:03:00 CET": an instant as people in `timeZone` (default: this machine's) read it. */
+export function formatInZone(at: Date, timeZone?: string): string {
   return new Intl.DateTimeFormat('en-CA', {
-    timeZone,
+    ...(timeZone ? { timeZone } : {}),
     year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23', timeZoneName: 'short',
   })
     .format(at)

@@ -36,6 +36,7 @@ import {
 import { createSilentLogger, type Logger } from '../../ops/logger.js';
 import { registerSecret } from '../../ops/redact.js';
 import { checkCopyTarget, copyTable, describeTarget, type CopyProgress, type CopyTarget, type TableRef } from '../table-copy/index.js';
+import { formatInZone } from '../../time/wall-clock.js';
 import { restoreTags, restoredTableName, tagMap, tempInstanceName, TAG_RUN_ID } from './names.js';
 import {
   callRds,
@@ -239,7 +240,7 @@ export async function restoreTableFromRds(opts: RestoreTableFromRdsOptions): Pro
     allocatedStorageGiB: source.AllocatedStorage,
     restoreTime: at,
     restoreTimeUtc: at.toISOString(),
-    restoreTimeLocal: formatLocal(at, opts.timeZone),
+    restoreTimeLocal: formatInZone(at, opts.timeZone),
     window,
     tempInstance: tempId,
     instanceClass: config.instanceClass ?? source.DBInstanceClass ?? 'db.t3.medium',
@@ -481,15 +482,6 @@ async function connectDb(login: DbLogin, role: 'target' | 'temporary instance', 
       await new Promise((resolve) => setTimeout(resolve, 1000 * attempt));
     }
   }
-}
-
-function formatLocal(at: Date, timeZone: string | undefined): string {
-  return new Intl.DateTimeFormat('en-CA', {
-    ...(timeZone ? { timeZone } : {}),
-    year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23', timeZoneName: 'short',
-  })
-    .format(at)
-    .replace(',', '');
 }
 
 /** A rough range: RDS restores take 10-30 min plus log replay; larger volumes take longer. */
