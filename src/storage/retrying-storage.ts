@@ -1,4 +1,4 @@
-import { RetryExhaustedError, StorageError, isAbortError, throwIfAborted } from '../errors.js';
+import { StorageNotFoundError, RetryExhaustedError, StorageError, isAbortError, throwIfAborted } from '../errors.js';
 import type { ByteSource, ObjectInfo, OpOptions, PutOptions, PutResult, Storage } from './storage.js';
 
 export interface RetryOptions {
@@ -116,8 +116,9 @@ function retryPolicy(storage: string, options: RetryOptions) {
       const giveUp =
         !isRetryable(error) || signal?.aborted === true || n >= maxAttempts || (retryAfter ?? 0) > maxRetryAfterMs;
       if (giveUp) {
-        // a single permanent failure is clearer as itself than wrapped in a one-line attempt list
-        if (n === 1) throw error;
+        // a permanent answer is the answer, whatever failed before it: callers test for its type
+        // (an object not found after a dropped connection is still "not found", not "exhausted")
+        if (n === 1 || error instanceof StorageNotFoundError) throw error;
         throw new RetryExhaustedError(`${storage}: ${operation}`, failures);
       }
       const backoff = Math.floor(random() * Math.min(maxDelayMs, baseDelayMs * 2 ** (n - 1)));

@@ -77,6 +77,13 @@ describe('withRetry', () => {
     expect(sleeps).toEqual([]);
   });
 
+  it('a missing key after a transient failure is still "not found" (callers test for it)', async () => {
+    const { faults, storage, sleeps } = setup();
+    faults.fail('get', 1, transient());
+    await expect(storage.get('missing')).rejects.toBeInstanceOf(StorageNotFoundError);
+    expect(sleeps).toHaveLength(1);
+  });
+
   it('gives up after maxAttempts with an error listing every attempt', async () => {
     const { faults, storage, retries } = setup(3);
     faults.fail('delete', 5, transient('503 slow down'));
