@@ -6,7 +6,9 @@
  *    both results are checked equal (CHECKSUM TABLE);
  * 2. replay throughput on the same binlog range from the same starting state: ours (verified archived
  *    segments, filtered, applied) vs `mariadb-binlog FILES | mariadb`.
- * Run through scripts/bench/restore.sh (installs what it needs).
+ * Run through scripts/bench/restore.sh (installs what it needs). For looking into it: BENCH_SHOW=1 prints
+ * our restore's progress with timestamps, BENCH_SKIP_REPLAY=1 stops after part 1, BENCH_KEEP=1 keeps
+ * the work directory (archive, dumps, data directories).
  */
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
@@ -84,8 +86,13 @@ async function main(): Promise<void> {
     const archiveBytes = await dirBytes(join(work, 'disk', 'segments'));
 
     // 1. single-table restore
-    const ours = await measureChild({ command: process.execPath, args: [...CLI, '-c', configFile, 'restore', 'table', 'sbtest.sbtest1', '--at', at.toISOString(), '--into', 'sbtest.restored1'], env, stdout: 'capture' });
+    const restoreArgs = [...CLI, '-c', configFile, 'restore', 'table', 'sbtest.sbtest1', '--at', at.toISOString(), '--into', 'sbtest.restored1'];
+    // BENCH_SHOW: print our restore's output with a timestamp per line (where the time goes)
+    const ours = process.env['BENCH_SHOW']
+      ? await measureChild({ command: 'bash', args: ['-c', `set -o pipefail; "$0" "$@" | while IFS= read -r l; do echo "$(date +%s.%N) $l"; done`, process.execPath, ...restoreArgs], env, stdout: 'capture' })
+      : await measureChild({ command: process.execPath, args: restoreArgs, env, stdout: 'capture' });
     assertSucceeded('mysql-archiver restore table', ours);
+    if (process.env['BENCH_SHOW']) console.log(ours.stdout);
     const scratch = await start('scratch', 2);
     const stopDatetime = at.toISOString().replace('T', ' ').replace(/\.\d+Z$/, '');
     const runbook = await measureChild({
@@ -98,6 +105,10 @@ async function main(): Promise<void> {
     const [b] = await scratch.query<{ Checksum: string }[]>('CHECKSUM TABLE sbtest.sbtest1');
     if (String(a?.Checksum) !== String(b?.Checksum)) throw new Error(`the two restores differ: ours ${a?.Checksum}, runbook ${b?.Checksum}`);
 
+    if (process.env['BENCH_SKIP_REPLAY']) {
+      console.log(`single-table: runbook ${runbook.wallSeconds.toFixed(2)} s, ours ${ours.wallSeconds.toFixed(2)} s = ${formatRatio(runbook.wallSeconds, ours.wallSeconds)}, peak RSS ${formatMiB(ours.peakRssBytes)} MiB; archive ${formatSize(archiveBytes)}`);
+      return;
+    }
     // 2. replay throughput from the same state (the full dump) over the same range
     const theirsServer = await start('replay-theirs', 3);
     const oursServer = await start('replay-ours', 4);
@@ -142,7 +153,8 @@ async function main(): Promise<void> {
     daemon?.kill('SIGTERM');
     if (daemon && daemon.exitCode === null) await new Promise((r) => daemon!.once('close', r));
     for (const s of servers) await s.shutdown().catch(() => undefined);
-    await rm(work, { recursive: true, force: true });
+    if (process.env['BENCH_KEEP']) console.log(`kept ${work}`);
+    else await rm(work, { recursive: true, force: true });
   }
 }
 

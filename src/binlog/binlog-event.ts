@@ -161,8 +161,8 @@ export function readMariadbGtid(raw: Buffer, header: EventHeader = parseEventHea
 // thread_id(4) exec_time(4) db_len(1) error_code(2) status_vars_len(2)
 const QUERY_POST_HEADER = 13;
 
-/** The statement text of a Query event (type 2), decoded as latin1: only used to recognise keywords. */
-export function readQueryText(raw: Buffer, checksum: boolean): string {
+/** The statement text of a Query event (type 2), decoded as latin1: only used to recognise keywords. `maxChars` cuts it (a leading keyword is all some callers need). */
+export function readQueryText(raw: Buffer, checksum: boolean, maxChars = Infinity): string {
   const end = bodyEnd(raw, checksum);
   const base = EVENT_HEADER_LENGTH;
   if (end < base + QUERY_POST_HEADER) throw new EventFormatError('query event too short');
@@ -170,7 +170,7 @@ export function readQueryText(raw: Buffer, checksum: boolean): string {
   const statusLen = raw.readUInt16LE(base + 11);
   const start = base + QUERY_POST_HEADER + statusLen + dbLen + 1;
   if (start > end) throw new EventFormatError('query event text out of bounds');
-  return raw.toString('latin1', start, end);
+  return raw.toString('latin1', start, Math.min(end, start + maxChars));
 }
 
 export type QueryKind = 'begin' | 'commit' | 'rollback' | 'xa-finish' | 'other';

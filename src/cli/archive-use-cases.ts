@@ -36,14 +36,12 @@ export async function restoreTableFromArchiveCommand(options: RestoreTableOption
     logger: deps.logger,
     signal: deps.signal,
     onProgress: out,
+    onPlan: printPlan(out, 'plan:'),
   });
   if (result.dryRun) {
-    out('plan (dry run: nothing is changed):');
-    for (const line of result.plan.lines) out(`  ${line}`);
+    printPlan(out, 'plan (dry run: nothing is changed):')(result.plan.lines);
     return 0;
   }
-  out('plan:');
-  for (const line of result.plan.lines) out(`  ${line}`);
   out(`restored ${result.rows} row(s) of ${table.db}.${table.name} into ${result.delivered} in ${((Date.now() - started) / 1000).toFixed(1)} s${result.reached ? ` (replayed to ${result.reached.file}:${result.reached.position})` : ''}`);
   for (const s of result.skippedDumps) out(`note: skipped ${s}`);
   if (result.delivered?.startsWith('table ')) {
@@ -71,13 +69,23 @@ export async function restorePitrCommand(options: RestorePitrOptions, deps: Conf
     logger: deps.logger,
     signal: deps.signal,
     onProgress: out,
+    onPlan: printPlan(out, 'plan:'),
   });
-  out(options.dryRun ? 'plan (dry run: nothing is changed):' : 'plan:');
-  for (const line of result.lines) out(`  ${line}`);
-  if (options.dryRun) return 0;
+  if (options.dryRun) {
+    printPlan(out, 'plan (dry run: nothing is changed):')(result.lines);
+    return 0;
+  }
   out(`restored ${result.load?.tables.length ?? 0} table(s) and replayed ${result.filtered?.events ?? 0} event(s) into ${options.target.host}:${options.target.port} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   for (const s of result.skippedDumps) out(`note: skipped ${s}`);
   return 0;
+}
+
+/** The plan is printed before the restore acts, so the operator sees what will happen as it starts. */
+function printPlan(out: (line: string) => void, title: string): (lines: readonly string[]) => void {
+  return (lines) => {
+    out(title);
+    for (const line of lines) out(`  ${line}`);
+  };
 }
 
 /** `verify`: the restore drill, loud on failure. */

@@ -23,7 +23,6 @@ import {
   readFormatDescriptionChecksumAlg,
   readMariadbGtid,
   readQueryText,
-  type EventHeader,
 } from '../../binlog/binlog-event.js';
 import { compareBinlogFiles } from '../../binlog/segment-name.js';
 import { RestoreError } from '../../errors.js';
@@ -37,7 +36,7 @@ export interface FilterSegment {
   readonly serverFile: string;
   readonly startPos: number;
   readonly endPos: number;
-  /** the segment object's bytes, verified against the manifest as they stream */
+  /** the segment object's bytes, verified against the manifest as they stream; a chunk is never reused once yielded (kept bytes are views of it) */
   open(): AsyncIterable<Buffer>;
 }
 
@@ -68,28 +67,34 @@ const ROW_EVENTS = new Set<number>([
   166, 167, 168, 169, 170, 171,
 ]);
 const STMT_END_F = 0x1;
+/** GTID-state markers of later files: mariadb-binlog would take the joined stream for one with missing history */
+const NOT_REPLAYED = new Set<number>([EventType.MARIADB_GTID_LIST, EventType.BINLOG_CHECKPOINT, EventType.PREVIOUS_GTIDS]);
 const DDL = /^\s*(?:\/\*.*?\*\/\s*)*(ALTER|RENAME|DROP|TRUNCATE|CREATE|OPTIMIZE|REPAIR|IMPORT)\b/is;
 
 export async function filterEvents(segments: readonly FilterSegment[], out: Writable, opts: EventFilterOptions): Promise<FilterResult> {
-  // events are gathered into writes of about 1 MiB: one await per event would dominate the cost
+  // The loop over events is synchronous and allocates nothing for an event it drops: kept bytes are
+  // views of the segment's chunks (consecutive kept events as one view), gathered into writes of
+  // about 1 MiB with one await per chunk. Per-event promises and objects dominated the cost before.
   let gathered: Buffer[] = [];
   let gatheredBytes = 0;
-  const flushOut = async () => {
-    if (gatheredBytes === 0) return;
+  const push = (buf: Buffer) => {
+    gathered.push(buf);
+    gatheredBytes += buf.length;
+  };
+  const flushOut = async (atLeast: number) => {
+    if (gatheredBytes === 0 || gatheredBytes < atLeast) return;
     const buf = gathered.length === 1 ? (gathered[0] as Buffer) : Buffer.concat(gathered, gatheredBytes);
     gathered = [];
     gatheredBytes = 0;
     if (!out.write(buf)) await once(out, 'drain');
   };
-  const write = async (buf: Buffer) => {
-    gathered.push(buf);
-    gatheredBytes += buf.length;
-    if (gatheredBytes >= 1 << 20) await flushOut();
-  };
-  const stopSeconds = opts.stop.kind === 'time' ? Math.floor(opts.stop.at.getTime() / 1000) : undefined;
+  const stopSeconds = opts.stop.kind === 'time' ? Math.floor(opts.stop.at.getTime() / 1000) : 0;
+  const tables = opts.tables;
   let events = 0;
   let rowEvents = 0;
-  let reached: FilterResult['reached'];
+  let reachedFile: string | undefined;
+  let reachedPos = 0;
+  let reachedTime = 0;
   let stopped = false;
   let wroteMagic = false;
   let currentFile: string | undefined;
@@ -97,13 +102,13 @@ export async function filterEvents(segments: readonly FilterSegment[], out: Writ
   let bytesRead = 0;
   let firstFormat: Buffer | undefined;
   let afterTargetGtid = false;
-  /** table id → is it our table; and the raw table map to re-send */
-  const tableIds = new Map<bigint, Buffer | undefined>();
+  /** table id → its latest table map when it is one of our tables, null when it is not (this server file only) */
+  const maps = new Map<number, Buffer | null>();
   let pendingRow: Buffer | undefined;
   /** table ids whose map the applier dropped at a statement end we added */
-  const unmapped = new Set<bigint>();
+  const unmapped = new Set<number>();
 
-  const flushPending = async (endStatement: boolean) => {
+  const flushPending = (endStatement: boolean) => {
     if (!pendingRow) return;
     let raw = pendingRow;
     pendingRow = undefined;
@@ -112,9 +117,9 @@ export async function filterEvents(segments: readonly FilterSegment[], out: Writ
       raw = Buffer.from(raw);
       raw.writeUInt16LE(flags | STMT_END_F, EVENT_HEADER_LENGTH + 6);
       if (checksum) raw.writeUInt32LE(crc32(raw.subarray(0, raw.length - CHECKSUM_LENGTH)), raw.length - CHECKSUM_LENGTH);
-      for (const id of tableIds.keys()) if (tableIds.get(id)) unmapped.add(id);
+      for (const [id, map] of maps) if (map) unmapped.add(id);
     }
-    await write(raw);
+    push(raw);
     events++;
     rowEvents++;
   };
@@ -122,146 +127,169 @@ export async function filterEvents(segments: readonly FilterSegment[], out: Writ
   for (const seg of segments) {
     if (compareBinlogFiles(seg.serverFile, opts.start.file) < 0) continue;
     if (seg.serverFile === opts.start.file && seg.endPos <= opts.start.position) continue;
-    let buffered: Buffer = Buffer.alloc(0);
-    let fileOffset = 0; // bytes of this segment object consumed
+    const file = seg.serverFile;
+    const skipBefore = file === opts.start.file ? opts.start.position : 0;
+    let carry: Buffer | undefined;
     let prefixDone = false;
     let pos = seg.startPos; // server position of the next event
     for await (const chunk of seg.open()) {
       bytesRead += chunk.length;
       opts.onBytes?.(bytesRead);
-      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+      const buf = carry ? Buffer.concat([carry, chunk]) : chunk;
+      carry = undefined;
+      let off = 0;
       if (!prefixDone) {
-        if (buffered.length < BINLOG_HEADER_SIZE + EVENT_HEADER_LENGTH) continue;
-        if (!buffered.subarray(0, BINLOG_HEADER_SIZE).equals(BINLOG_MAGIC)) throw new RestoreError(`segment ${seg.serverFile} ${seg.startPos}-${seg.endPos} is not a binlog file`);
-        const fdeHeader = parseEventHeader(buffered, BINLOG_HEADER_SIZE);
-        if (buffered.length < BINLOG_HEADER_SIZE + fdeHeader.eventSize) continue;
-        const fde = buffered.subarray(BINLOG_HEADER_SIZE, BINLOG_HEADER_SIZE + fdeHeader.eventSize);
-        if (currentFile !== seg.serverFile) {
+        if (buf.length < BINLOG_HEADER_SIZE + EVENT_HEADER_LENGTH) {
+          carry = buf;
+          continue;
+        }
+        if (!buf.subarray(0, BINLOG_HEADER_SIZE).equals(BINLOG_MAGIC)) throw new RestoreError(`segment ${file} ${seg.startPos}-${seg.endPos} is not a binlog file`);
+        const fdeSize = parseEventHeader(buf, BINLOG_HEADER_SIZE).eventSize;
+        if (buf.length < BINLOG_HEADER_SIZE + fdeSize) {
+          carry = buf;
+          continue;
+        }
+        const fde = buf.subarray(BINLOG_HEADER_SIZE, BINLOG_HEADER_SIZE + fdeSize);
+        if (currentFile !== file) {
           // each server file's own format description, so every later event decodes with its format;
           // in table mode only when the format changed: mariadb-binlog rolls back at every one, and
           // the table's changes are applied as one transaction
-          await flushPending(true);
+          flushPending(true);
           if (!wroteMagic) {
-            await write(BINLOG_MAGIC);
+            push(BINLOG_MAGIC);
             wroteMagic = true;
           }
           const format = formatOf(fde);
-          if (!opts.tables || firstFormat === undefined) {
-            await write(Buffer.from(fde));
+          if (!tables || firstFormat === undefined) {
+            push(fde);
             events++;
             firstFormat ??= format;
           } else if (!format.equals(firstFormat)) {
-            throw new RestoreError(`the binlog format changes at ${seg.serverFile} (a server upgrade between the dump and the moment)`, {
+            throw new RestoreError(`the binlog format changes at ${file} (a server upgrade between the dump and the moment)`, {
               hint: 'Restore the table with `mysql-archiver restore pitr` into a scratch server and copy it from there.',
             });
           }
           checksum = readFormatDescriptionChecksumAlg(fde) === 1;
-          currentFile = seg.serverFile;
-          tableIds.clear();
+          currentFile = file;
+          maps.clear();
         }
-        buffered = buffered.subarray(BINLOG_HEADER_SIZE + fdeHeader.eventSize);
-        fileOffset = BINLOG_HEADER_SIZE + fdeHeader.eventSize;
+        off = BINLOG_HEADER_SIZE + fdeSize;
         // a segment from position 4 is the server file itself: its FDE is the event at 4
-        pos = seg.startPos === BINLOG_HEADER_SIZE ? fileOffset : seg.startPos;
+        pos = seg.startPos === BINLOG_HEADER_SIZE ? off : seg.startPos;
         prefixDone = true;
       }
-      while (buffered.length >= EVENT_HEADER_LENGTH) {
-        const header = parseEventHeader(buffered);
-        if (buffered.length < header.eventSize) break;
-        const raw = buffered.subarray(0, header.eventSize);
-        buffered = buffered.subarray(header.eventSize);
+      // all-events mode: the start of the run of kept events not yet pushed
+      let run = -1;
+      while (buf.length - off >= EVENT_HEADER_LENGTH) {
+        const size = buf.readUInt32LE(off + 9);
+        if (size < EVENT_HEADER_LENGTH) throw new RestoreError(`segment ${file} ${seg.startPos}-${seg.endPos} has an event of ${size} bytes at ${pos}: it is not a valid binlog file`);
+        if (buf.length - off < size) break;
+        const type = buf[off + 4] as number;
+        const timestamp = buf.readUInt32LE(off);
         const at = pos;
-        pos += header.eventSize;
-        fileOffset += header.eventSize;
-        if (seg.serverFile === opts.start.file && at < opts.start.position) continue;
-        if (reachedStop(header, raw, seg.serverFile, at)) {
+        const begin = off;
+        pos += size;
+        off += size;
+        if (at < skipBefore) continue;
+        if (reachedStop(type, timestamp, buf, begin, size, file, at)) {
           stopped = true;
+          off = begin;
           break;
         }
-        await handle(header, raw, seg.serverFile, at);
-        reached = { file: seg.serverFile, position: pos, ...(header.timestamp ? { time: new Date(header.timestamp * 1000) } : {}) };
+        if (!tables) {
+          if (type === EventType.FORMAT_DESCRIPTION || NOT_REPLAYED.has(type)) {
+            if (run >= 0) push(buf.subarray(run, begin));
+            run = -1;
+          } else {
+            if (run < 0) run = begin;
+            events++;
+            if (ROW_EVENTS.has(type)) rowEvents++;
+          }
+        } else {
+          handleForTables(tables, type, timestamp, buf, begin, size, file, at);
+        }
+        reachedFile = file;
+        reachedPos = pos;
+        reachedTime = timestamp;
       }
+      if (run >= 0) push(buf.subarray(run, off));
+      if (off < buf.length && !stopped) carry = buf.subarray(off);
+      await flushOut(1 << 20);
       if (stopped) break;
     }
     if (stopped) break;
   }
-  await flushPending(true);
-  await flushOut();
+  flushPending(true);
+  await flushOut(0);
+  const reached = reachedFile === undefined ? undefined : { file: reachedFile, position: reachedPos, ...(reachedTime ? { time: new Date(reachedTime * 1000) } : {}) };
   return { events, rowEvents, reached, stopped };
 
-  function reachedStop(header: EventHeader, raw: Buffer, file: string, at: number): boolean {
+  function reachedStop(type: number, timestamp: number, buf: Buffer, begin: number, size: number, file: string, at: number): boolean {
     const stop = opts.stop;
     if (stop.kind === 'position') {
       const cmp = compareBinlogFiles(file, stop.file);
       return cmp > 0 || (cmp === 0 && at >= stop.position);
     }
-    const startsGroup = header.type === EventType.MARIADB_GTID || header.type === EventType.GTID || (header.type === EventType.QUERY && classifyQuery(readQueryText(raw, checksum)) === 'begin');
+    const startsGroup = type === EventType.MARIADB_GTID || type === EventType.GTID || (type === EventType.QUERY && classifyQuery(readQueryText(buf.subarray(begin, begin + size), checksum, 32)) === 'begin');
     if (!startsGroup) return false;
-    if (stop.kind === 'time') return header.timestamp > (stopSeconds as number);
+    if (stop.kind === 'time') return timestamp > stopSeconds;
     if (afterTargetGtid) return true;
-    if (header.type === EventType.MARIADB_GTID) {
-      const g = readMariadbGtid(raw, header);
-      if (`${g.domainId}-${header.serverId}-${g.seqNo}` === stop.gtid) afterTargetGtid = true;
+    if (type === EventType.MARIADB_GTID) {
+      const raw = buf.subarray(begin, begin + size);
+      const g = readMariadbGtid(raw, parseEventHeader(raw));
+      if (g.text === stop.gtid) afterTargetGtid = true;
     }
     return false;
   }
 
-  async function handle(header: EventHeader, raw: Buffer, file: string, at: number): Promise<void> {
-    if (header.type === EventType.FORMAT_DESCRIPTION) return; // written once per file above
-    // GTID-state markers of later files: mariadb-binlog would take the joined stream for one with missing history
-    if (header.type === EventType.MARIADB_GTID_LIST || header.type === EventType.BINLOG_CHECKPOINT || header.type === EventType.PREVIOUS_GTIDS) return;
-    if (!opts.tables) {
-      await write(raw);
-      events++;
-      if (ROW_EVENTS.has(header.type)) rowEvents++;
-      return;
-    }
-    const tables = opts.tables;
-    if (header.type === EventType.TABLE_MAP) {
-      const id = readTableId(raw);
-      const { db, name } = readTableMapName(raw);
-      const ours = tables.some((t) => t.db === db && t.name === name);
-      tableIds.set(id, ours ? Buffer.from(raw) : undefined);
+  function handleForTables(tables: readonly { readonly db: string; readonly name: string }[], type: number, timestamp: number, buf: Buffer, begin: number, size: number, file: string, at: number): void {
+    if (type === EventType.TABLE_MAP) {
+      const id = buf.readUIntLE(begin + EVENT_HEADER_LENGTH, 6);
+      const known = maps.get(id);
+      // table ids only grow while the server runs (and maps are per server file), so an id names one table
+      const ours = known === undefined ? isOneOf(tables, readTableMapName(buf, begin)) : known !== null;
+      const raw = buf.subarray(begin, begin + size);
+      maps.set(id, ours ? raw : null);
       unmapped.delete(id);
       if (ours) {
-        await flushPending(false);
-        await write(raw);
+        flushPending(false);
+        push(raw);
         events++;
       }
       return;
     }
-    if (ROW_EVENTS.has(header.type)) {
-      const id = readTableId(raw);
-      const map = tableIds.get(id);
+    if (ROW_EVENTS.has(type)) {
+      const id = buf.readUIntLE(begin + EVENT_HEADER_LENGTH, 6);
+      const map = maps.get(id);
       if (map) {
-        await flushPending(false);
+        flushPending(false);
         if (unmapped.has(id)) {
-          await write(map);
+          push(map);
           events++;
           unmapped.delete(id);
         }
-        pendingRow = Buffer.from(raw);
-      } else if (raw.readUInt16LE(EVENT_HEADER_LENGTH + 6) & STMT_END_F) {
-        await flushPending(true);
+        pendingRow = buf.subarray(begin, begin + size);
+      } else if (buf.readUInt16LE(begin + EVENT_HEADER_LENGTH + 6) & STMT_END_F) {
+        flushPending(true);
       }
       return;
     }
-    if (header.type === EventType.QUERY || header.type === EventType.QUERY_COMPRESSED) {
-      await flushPending(true);
-      if (header.type === EventType.QUERY) {
-        const text = readQueryText(raw, checksum);
+    if (type === EventType.QUERY || type === EventType.QUERY_COMPRESSED) {
+      flushPending(true);
+      if (type === EventType.QUERY) {
+        const text = readQueryText(buf.subarray(begin, begin + size), checksum);
         const table = classifyQuery(text) === 'other' && DDL.test(text) ? tables.find((t) => mentions(text, t.name)) : undefined;
         if (table) {
           throw new RestoreError(
-            `${table.db}.${table.name} was changed by DDL at ${new Date(header.timestamp * 1000).toISOString()} (${file}:${at}): ${text.replace(/\s+/g, ' ').slice(0, 200)}`,
+            `${table.db}.${table.name} was changed by DDL at ${new Date(timestamp * 1000).toISOString()} (${file}:${at}): ${text.replace(/\s+/g, ' ').slice(0, 200)}`,
             { hint: `A single-table restore replays row changes only. Restore to a moment before that statement, or restore everything with \`mysql-archiver restore pitr\` into a scratch server.` },
           );
         }
       }
       return;
     }
-    // transaction boundaries and everything else: the statement is over
-    if (header.type === EventType.XID || header.type === EventType.MARIADB_GTID || header.type === EventType.GTID) await flushPending(true);
+    // transaction boundaries: the statement is over
+    if (type === EventType.XID || type === EventType.MARIADB_GTID || type === EventType.GTID) flushPending(true);
   }
 }
 
@@ -273,19 +301,19 @@ function formatOf(fde: Buffer): Buffer {
   return Buffer.concat([body.subarray(0, 52), body.subarray(56, body.length - CHECKSUM_LENGTH)]);
 }
 
-function readTableId(raw: Buffer): bigint {
-  // 6-byte table id at the start of the post-header of table maps and row events
-  return BigInt(raw.readUIntLE(EVENT_HEADER_LENGTH, 6));
-}
-
-function readTableMapName(raw: Buffer): { db: string; name: string } {
-  let p = EVENT_HEADER_LENGTH + 8;
+/** A table map's database and table name (after the 6-byte table id and 2 bytes of flags). */
+function readTableMapName(raw: Buffer, begin: number): { db: string; name: string } {
+  let p = begin + EVENT_HEADER_LENGTH + 8;
   const dbLen = raw.readUInt8(p);
   const db = raw.toString('utf8', p + 1, p + 1 + dbLen);
   p += 1 + dbLen + 1;
   const nameLen = raw.readUInt8(p);
   const name = raw.toString('utf8', p + 1, p + 1 + nameLen);
   return { db, name };
+}
+
+function isOneOf(tables: readonly { readonly db: string; readonly name: string }[], t: { db: string; name: string }): boolean {
+  return tables.some((x) => x.db === t.db && x.name === t.name);
 }
 
 function mentions(statement: string, table: string): boolean {

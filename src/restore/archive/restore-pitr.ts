@@ -11,7 +11,8 @@ import { planReplay, replayToServer, type ReplayToServerOptions, type ReplayToSe
 
 const SYSTEM = new Set(['mysql', 'information_schema', 'performance_schema', 'sys']);
 
-export async function restorePitr(o: ReplayToServerOptions & { timeZone: string }): Promise<ReplayToServerResult & { lines: string[] }> {
+/** `onPlan` gets the plan before anything is checked or created (not on a dry run: the result carries it). */
+export async function restorePitr(o: ReplayToServerOptions & { timeZone: string; onPlan?: (lines: readonly string[]) => void }): Promise<ReplayToServerResult & { lines: string[] }> {
   const { plans } = await planReplay(o);
   const plan = plans[0]!;
   const dbs = o.database ? [o.database] : plan.dump.dump.databases;
@@ -26,6 +27,7 @@ export async function restorePitr(o: ReplayToServerOptions & { timeZone: string 
     `estimate:    about ${seconds} s`,
   ];
   if (o.dryRun) return { plan, skippedDumps: [], lines };
+  o.onPlan?.(lines);
   const conn = await connectSource({ ...o.target, serverId: 0 });
   try {
     const [rows] = await conn.query<RowDataPacket[]>('SHOW DATABASES');

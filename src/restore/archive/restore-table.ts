@@ -47,6 +47,8 @@ export interface ArchiveTableRestoreOptions {
   readonly signal?: AbortSignal;
   readonly clock?: () => Date;
   readonly onProgress?: (line: string) => void;
+  /** the plan, before anything is created (not called on a dry run: the result carries it) */
+  readonly onPlan?: (lines: readonly string[]) => void;
 }
 
 export interface ArchiveRestorePlan {
@@ -91,6 +93,7 @@ export async function restoreTableFromArchive(o: ArchiveTableRestoreOptions): Pr
     };
     const first = planFor(candidates[0]!);
     if (o.dryRun) return { plan: first, dryRun: true, skippedDumps: [] };
+    o.onPlan?.(first.lines);
 
     // checks that change nothing, before anything is created
     const conn = await connectSource({ ...o.target, serverId: 0 });

@@ -105,6 +105,9 @@ describe('restore table --from archive', () => {
     expect(restored.sample).toEqual(expected.sample);
     expect(r.stdout).toContain(`restored ${expected.rows} row(s) of app.billing`);
     expect(r.stdout).toContain('RENAME TABLE app.billing TO app.billing__old');
+    // the plan comes before the restore acts
+    expect(r.stdout.indexOf('plan:')).toBeGreaterThanOrEqual(0);
+    expect(r.stdout.indexOf('plan:')).toBeLessThan(r.stdout.indexOf('load:'));
     // the live tables are as they were, the server's binlog did not move, no scratch database is left
     expect([await fingerprint('billing'), await fingerprint('customers'), await fingerprint('events')]).toEqual(otherTablesAfter);
     expect(await masterPosition()).toEqual(before);

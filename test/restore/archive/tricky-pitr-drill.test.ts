@@ -74,6 +74,8 @@ describe('restores of the tricky database', () => {
     expect(pitr.stderr).toBe('');
     expect(pitr.code).toBe(0);
     expect(pitr.stdout).toMatch(/restored \d+ table\(s\) and replayed \d+ event\(s\)/);
+    expect(pitr.stdout.indexOf('plan:')).toBeGreaterThanOrEqual(0);
+    expect(pitr.stdout.indexOf('plan:')).toBeLessThan(pitr.stdout.indexOf('replay:'));
     // the dump's users came along, with their grants and password
     const grants = await fresh.query<Record<string, string>[]>("SHOW GRANTS FOR 'app_reader'@'%'");
     expect(grants.map((g) => Object.values(g)[0]).join('\n')).toMatch(/GRANT SELECT ON `tricky`\.\* TO `app_reader`@`%`/);
