@@ -4,10 +4,14 @@
  * one valid binlog file. `mariadb-binlog` then turns it into BINLOG statements that the server
  * applies with its own row decoding, exact for every type.
  *
- * Events are copied byte for byte, so their checksums stay valid. The one exception: in table mode
- * the last kept row event of a statement gets the statement-end flag (the statement's real last
- * event may belong to another table and is dropped), with its CRC recomputed; a later row event of
- * the same statement then gets its table map again.
+ * Events are copied byte for byte, so their checksums stay valid, except for statement-end flags in
+ * table mode. There the kept row events of consecutive statements on the same table are merged into
+ * one statement of up to about 1 MiB: their statement-end flags are cleared, the last one gets it,
+ * with the CRC recomputed, and repeated table maps are dropped. `mariadb-binlog` prints one BINLOG
+ * statement per statement, and the server's cost is per statement (a round trip, opening and
+ * locking the table): one per row change made the replay of a busy table ten times slower. The
+ * table's changes are applied as one transaction anyway, so the boundaries carry nothing. A table
+ * map that follows a statement end we set is sent again.
  */
 import type { Writable } from 'node:stream';
 import { once } from 'node:events';
@@ -67,6 +71,8 @@ const ROW_EVENTS = new Set<number>([
   166, 167, 168, 169, 170, 171,
 ]);
 const STMT_END_F = 0x1;
+/** table mode: merged statements end once they hold this many bytes (well under any max_allowed_packet as base64) */
+const MERGED_STATEMENT_BYTES = 1 << 20;
 /** GTID-state markers of later files: mariadb-binlog would take the joined stream for one with missing history */
 const NOT_REPLAYED = new Set<number>([EventType.MARIADB_GTID_LIST, EventType.BINLOG_CHECKPOINT, EventType.PREVIOUS_GTIDS]);
 const DDL = /^\s*(?:\/\*.*?\*\/\s*)*(ALTER|RENAME|DROP|TRUNCATE|CREATE|OPTIMIZE|REPAIR|IMPORT)\b/is;
@@ -105,19 +111,28 @@ export async function filterEvents(segments: readonly FilterSegment[], out: Writ
   /** table id → its latest table map when it is one of our tables, null when it is not (this server file only) */
   const maps = new Map<number, Buffer | null>();
   let pendingRow: Buffer | undefined;
-  /** table ids whose map the applier dropped at a statement end we added */
+  /** table mode: the table id of the statement being merged, and its bytes so far */
+  let statementTable: number | undefined;
+  let statementBytes = 0;
+  /** table ids whose map the applier dropped at a statement end (the next statement maps them again) */
   const unmapped = new Set<number>();
 
+  /** Writes the held row event, ending the statement with it (flag set) or continuing it (flag cleared). */
   const flushPending = (endStatement: boolean) => {
     if (!pendingRow) return;
     let raw = pendingRow;
     pendingRow = undefined;
     const flags = raw.readUInt16LE(EVENT_HEADER_LENGTH + 6);
-    if (endStatement && (flags & STMT_END_F) === 0) {
+    const wanted = endStatement ? flags | STMT_END_F : flags & ~STMT_END_F;
+    if (wanted !== flags) {
       raw = Buffer.from(raw);
-      raw.writeUInt16LE(flags | STMT_END_F, EVENT_HEADER_LENGTH + 6);
+      raw.writeUInt16LE(wanted, EVENT_HEADER_LENGTH + 6);
       if (checksum) raw.writeUInt32LE(crc32(raw.subarray(0, raw.length - CHECKSUM_LENGTH)), raw.length - CHECKSUM_LENGTH);
+    }
+    if (endStatement) {
       for (const [id, map] of maps) if (map) unmapped.add(id);
+      statementTable = undefined;
+      statementBytes = 0;
     }
     push(raw);
     events++;
@@ -250,28 +265,31 @@ export async function filterEvents(segments: readonly FilterSegment[], out: Writ
       const ours = known === undefined ? isOneOf(tables, readTableMapName(buf, begin)) : known !== null;
       const raw = buf.subarray(begin, begin + size);
       maps.set(id, ours ? raw : null);
+      if (!ours) return;
+      // the merged statement already maps this table: the map is sent again only after a statement end
+      if (statementTable === id && !unmapped.has(id)) return;
+      if (statementTable !== undefined && statementTable !== id) flushPending(true);
+      else flushPending(false);
       unmapped.delete(id);
-      if (ours) {
-        flushPending(false);
-        push(raw);
-        events++;
-      }
+      push(raw);
+      events++;
       return;
     }
     if (ROW_EVENTS.has(type)) {
       const id = buf.readUIntLE(begin + EVENT_HEADER_LENGTH, 6);
       const map = maps.get(id);
-      if (map) {
-        flushPending(false);
-        if (unmapped.has(id)) {
-          push(map);
-          events++;
-          unmapped.delete(id);
-        }
-        pendingRow = buf.subarray(begin, begin + size);
-      } else if (buf.readUInt16LE(begin + EVENT_HEADER_LENGTH + 6) & STMT_END_F) {
-        flushPending(true);
+      if (!map) return;
+      // another table, or a full statement: the statement ends before this event
+      if ((statementTable !== undefined && statementTable !== id) || statementBytes >= MERGED_STATEMENT_BYTES) flushPending(true);
+      else flushPending(false);
+      if (unmapped.has(id)) {
+        push(map);
+        events++;
+        unmapped.delete(id);
       }
+      statementTable = id;
+      statementBytes += size;
+      pendingRow = buf.subarray(begin, begin + size);
       return;
     }
     if (type === EventType.QUERY || type === EventType.QUERY_COMPRESSED) {
@@ -288,8 +306,7 @@ export async function filterEvents(segments: readonly FilterSegment[], out: Writ
       }
       return;
     }
-    // transaction boundaries: the statement is over
-    if (type === EventType.XID || type === EventType.MARIADB_GTID || type === EventType.GTID) flushPending(true);
+    // transaction boundaries (GTID, XID) are not replayed: the merged statement goes on across them
   }
 }
 

@@ -34,11 +34,38 @@ function segment(bytes: Buffer, chunkSize: number): FilterSegment {
   };
 }
 
-async function run(bytes: Buffer, chunkSize: number): Promise<{ out: Buffer; events: number }> {
+async function run(bytes: Buffer, chunkSize: number, tables?: { db: string; name: string }[]): Promise<{ out: Buffer; events: number }> {
   const parts: Buffer[] = [];
   const out = new Writable({ write: (c: Buffer, _e, done) => (parts.push(c), done()) });
-  const r = await filterEvents([segment(bytes, chunkSize)], out, { start: { file: 'mysql-bin.000001', position: 4 }, stop: { kind: 'time', at: new Date(2_000_000_000_000) } });
+  const r = await filterEvents([segment(bytes, chunkSize)], out, { start: { file: 'mysql-bin.000001', position: 4 }, stop: { kind: 'time', at: new Date(2_000_000_000_000) }, ...(tables ? { tables } : {}) });
   return { out: Buffer.concat(parts), events: r.events };
+}
+
+const STMT_END = 1;
+function tableMap(id: number, name: string): Buffer {
+  const post = Buffer.alloc(8);
+  post.writeUIntLE(id, 0, 6);
+  return event(EventType.TABLE_MAP, Buffer.concat([post, Buffer.from([2]), Buffer.from('db\0'), Buffer.from([name.length]), Buffer.from(`${name}\0`), Buffer.from([1, 3, 0])]));
+}
+function rows(id: number, flags: number, payload = 1): Buffer {
+  const post = Buffer.alloc(8 + 20, payload);
+  post.writeUIntLE(id, 0, 6);
+  post.writeUInt16LE(flags, 6);
+  return event(EventType.UPDATE_ROWS, post);
+}
+/** the events after the magic and the FDE, as "M<id>" and "R<id>" (+ "!" for a statement end) */
+function shape(out: Buffer): string[] {
+  const got: string[] = [];
+  let off = BINLOG_MAGIC.length;
+  off += out.readUInt32LE(off + 9); // FDE
+  while (off < out.length) {
+    const type = out[off + 4];
+    const id = out.readUIntLE(off + EVENT_HEADER_LENGTH, 6);
+    if (type === EventType.TABLE_MAP) got.push(`M${id}`);
+    else got.push(`R${id}${out.readUInt16LE(off + EVENT_HEADER_LENGTH + 6) & STMT_END ? '!' : ''}`);
+    off += out.readUInt32LE(off + 9);
+  }
+  return got;
 }
 
 describe('filterEvents on synthetic segments', () => {
@@ -56,5 +83,31 @@ describe('filterEvents on synthetic segments', () => {
     const broken = Buffer.concat([BINLOG_MAGIC, formatDescription(), events[0] as Buffer, Buffer.alloc(EVENT_HEADER_LENGTH)]);
     await expect(run(broken, 64)).rejects.toThrow(RestoreError);
     await expect(run(broken, 64)).rejects.toThrow(/event of 0 bytes at \d+: it is not a valid binlog file/);
+  });
+
+  it('table mode merges the statements of one table across transactions, ending them at another table', async () => {
+    const xid = event(EventType.XID, Buffer.alloc(8));
+    const file = Buffer.concat([
+      BINLOG_MAGIC, formatDescription(),
+      tableMap(1, 't1'), rows(1, STMT_END), xid,
+      tableMap(2, 'other'), rows(2, STMT_END), xid,
+      tableMap(1, 't1'), rows(1, 0), rows(1, STMT_END), xid,
+      tableMap(3, 't3'), rows(3, STMT_END), xid,
+      tableMap(1, 't1'), rows(1, STMT_END), xid,
+    ]);
+    const one = await run(file, 50, [{ db: 'db', name: 't1' }]);
+    expect(shape(one.out)).toEqual(['M1', 'R1', 'R1', 'R1', 'R1!']);
+    const two = await run(file, 50, [{ db: 'db', name: 't1' }, { db: 'db', name: 't3' }]);
+    expect(shape(two.out)).toEqual(['M1', 'R1', 'R1', 'R1!', 'M3', 'R3!', 'M1', 'R1!']);
+  });
+
+  it('table mode ends a merged statement at about 1 MiB and maps the table again', async () => {
+    const big = (flags: number) => {
+      const e = rows(1, flags);
+      return Buffer.concat([e.subarray(0, 9), Buffer.from(new Uint32Array([e.length + 300_000]).buffer), e.subarray(13), Buffer.alloc(300_000)]);
+    };
+    const file = Buffer.concat([BINLOG_MAGIC, formatDescription(), ...Array.from({ length: 5 }, () => [tableMap(1, 't1'), big(STMT_END)]).flat()]);
+    const r = await run(file, 4096, [{ db: 'db', name: 't1' }]);
+    expect(shape(r.out)).toEqual(['M1', 'R1', 'R1', 'R1', 'R1!', 'M1', 'R1!']);
   });
 });
