@@ -23,7 +23,7 @@ const work = await mkdtemp(join(tmpdir(), 'bench-replay-'));
 /** @type {any} */
 let r;
 await applyBinlog(
-  { feed: async (out) => { r = await filterEvents(prefetchedSegments(archive, selection.segments, work), out, { start: { file: s.file, position: s.position }, stop }); } },
+  { feed: async (out) => { r = await filterEvents(prefetchedSegments(archive, selection.segments, work), out, { start: { file: s.file, position: s.position }, stop, mergeTransactions: true }); } },
   { login: { host: s.host, port: s.port, user: 'root', password: process.env['BENCH_PASSWORD'] ?? '' } },
 );
 await rm(work, { recursive: true, force: true });

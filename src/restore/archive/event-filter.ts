@@ -22,13 +22,13 @@ import {
   EVENT_HEADER_LENGTH,
   EventType,
   classifyQuery,
-  crc32,
   parseEventHeader,
   readFormatDescriptionChecksumAlg,
   readMariadbGtid,
   readQueryText,
 } from '../../binlog/binlog-event.js';
 import { compareBinlogFiles } from '../../binlog/segment-name.js';
+import { TransactionMerger, withStatementEnd } from './transaction-merger.js';
 import { RestoreError } from '../../errors.js';
 
 export type StopPoint =
@@ -52,6 +52,8 @@ export interface EventFilterOptions {
   readonly onBytes?: (bytesRead: number) => void;
   /** only these tables' row events (and their table maps) */
   readonly tables?: readonly { readonly db: string; readonly name: string }[];
+  /** all-events mode: merge plain row transactions into groups of about 1 MiB (see transaction-merger.ts) */
+  readonly mergeTransactions?: boolean;
 }
 
 export interface FilterResult {
@@ -70,7 +72,6 @@ const ROW_EVENTS = new Set<number>([
   // MariaDB compressed row events (v1 and v2 layouts)
   166, 167, 168, 169, 170, 171,
 ]);
-const STMT_END_F = 0x1;
 /** table mode: merged statements end once they hold this many bytes (well under any max_allowed_packet as base64) */
 const MERGED_STATEMENT_BYTES = 1 << 20;
 /** GTID-state markers of later files: mariadb-binlog would take the joined stream for one with missing history */
@@ -117,18 +118,18 @@ export async function filterEvents(segments: readonly FilterSegment[], out: Writ
   /** table ids whose map the applier dropped at a statement end (the next statement maps them again) */
   const unmapped = new Set<number>();
 
+  const merger = !tables && opts.mergeTransactions
+    ? new TransactionMerger((e) => {
+        push(e);
+        events++;
+      }, () => checksum, (type) => ROW_EVENTS.has(type))
+    : undefined;
+
   /** Writes the held row event, ending the statement with it (flag set) or continuing it (flag cleared). */
   const flushPending = (endStatement: boolean) => {
     if (!pendingRow) return;
-    let raw = pendingRow;
+    const raw = withStatementEnd(pendingRow, endStatement, checksum);
     pendingRow = undefined;
-    const flags = raw.readUInt16LE(EVENT_HEADER_LENGTH + 6);
-    const wanted = endStatement ? flags | STMT_END_F : flags & ~STMT_END_F;
-    if (wanted !== flags) {
-      raw = Buffer.from(raw);
-      raw.writeUInt16LE(wanted, EVENT_HEADER_LENGTH + 6);
-      if (checksum) raw.writeUInt32LE(crc32(raw.subarray(0, raw.length - CHECKSUM_LENGTH)), raw.length - CHECKSUM_LENGTH);
-    }
     if (endStatement) {
       for (const [id, map] of maps) if (map) unmapped.add(id);
       statementTable = undefined;
@@ -170,6 +171,7 @@ export async function filterEvents(segments: readonly FilterSegment[], out: Writ
           // in table mode only when the format changed: mariadb-binlog rolls back at every one, and
           // the table's changes are applied as one transaction
           flushPending(true);
+          merger?.flush();
           if (!wroteMagic) {
             push(BINLOG_MAGIC);
             wroteMagic = true;
@@ -211,7 +213,12 @@ export async function filterEvents(segments: readonly FilterSegment[], out: Writ
           off = begin;
           break;
         }
-        if (!tables) {
+        if (merger) {
+          if (type !== EventType.FORMAT_DESCRIPTION && !NOT_REPLAYED.has(type)) {
+            merger.event(type, buf.subarray(begin, begin + size));
+            if (ROW_EVENTS.has(type)) rowEvents++;
+          }
+        } else if (!tables) {
           if (type === EventType.FORMAT_DESCRIPTION || NOT_REPLAYED.has(type)) {
             if (run >= 0) push(buf.subarray(run, begin));
             run = -1;
@@ -235,6 +242,7 @@ export async function filterEvents(segments: readonly FilterSegment[], out: Writ
     if (stopped) break;
   }
   flushPending(true);
+  merger?.flush();
   await flushOut(0);
   const reached = reachedFile === undefined ? undefined : { file: reachedFile, position: reachedPos, ...(reachedTime ? { time: new Date(reachedTime * 1000) } : {}) };
   return { events, rowEvents, reached, stopped };

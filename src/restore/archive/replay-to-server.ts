@@ -116,13 +116,15 @@ export async function replayToServer(o: ReplayToServerOptions): Promise<ReplayTo
       }
       progress(`replay: ${plan.segments.segments.length} segment(s), ${plan.segments.bytes} bytes, from ${c.dump.coordinates.file}:${c.dump.coordinates.position} to ${describeStop(o.stop)}`);
       let filtered: FilterResult | undefined;
+      // merged groups span databases; mariadb-binlog --database is left to cut plain transactions
+      const mergeTransactions = !o.database;
       // a replay that fails (or is interrupted) leaves the target as it was: without these databases
       const undo = () => dropDatabases(o.target, o.database ? [o.database] : c.dump.databases).catch(() => undefined);
       await applyBinlog(
         {
           // segments are verified before use and fetched ahead while the server applies
           feed: async (out) => {
-            filtered = await filterEvents(prefetchedSegments(archive, plan.segments.segments, work, o.signal ? { signal: o.signal } : {}), out, { start: c.dump.coordinates, stop: o.stop, onBytes: replayProgress(plan.segments.bytes, progress) });
+            filtered = await filterEvents(prefetchedSegments(archive, plan.segments.segments, work, o.signal ? { signal: o.signal } : {}), out, { start: c.dump.coordinates, stop: o.stop, mergeTransactions, onBytes: replayProgress(plan.segments.bytes, progress) });
             checkReached(filtered, o.stop);
           },
         },

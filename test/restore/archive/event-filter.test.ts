@@ -34,10 +34,10 @@ function segment(bytes: Buffer, chunkSize: number): FilterSegment {
   };
 }
 
-async function run(bytes: Buffer, chunkSize: number, tables?: { db: string; name: string }[]): Promise<{ out: Buffer; events: number }> {
+async function run(bytes: Buffer, chunkSize: number, tables?: { db: string; name: string }[], mergeTransactions = false): Promise<{ out: Buffer; events: number }> {
   const parts: Buffer[] = [];
   const out = new Writable({ write: (c: Buffer, _e, done) => (parts.push(c), done()) });
-  const r = await filterEvents([segment(bytes, chunkSize)], out, { start: { file: 'mysql-bin.000001', position: 4 }, stop: { kind: 'time', at: new Date(2_000_000_000_000) }, ...(tables ? { tables } : {}) });
+  const r = await filterEvents([segment(bytes, chunkSize)], out, { start: { file: 'mysql-bin.000001', position: 4 }, stop: { kind: 'time', at: new Date(2_000_000_000_000) }, ...(tables ? { tables } : {}), mergeTransactions });
   return { out: Buffer.concat(parts), events: r.events };
 }
 
@@ -53,6 +53,14 @@ function rows(id: number, flags: number, payload = 1): Buffer {
   post.writeUInt16LE(flags, 6);
   return event(EventType.UPDATE_ROWS, post);
 }
+function gtid(flags2 = 0): Buffer {
+  const body = Buffer.alloc(13);
+  body.writeUInt8(flags2, 12);
+  return event(EventType.MARIADB_GTID, body);
+}
+function query(text: string): Buffer {
+  return event(EventType.QUERY, Buffer.concat([Buffer.alloc(13), Buffer.from('db\0'), Buffer.from(text)]));
+}
 /** the events after the magic and the FDE, as "M<id>" and "R<id>" (+ "!" for a statement end) */
 function shape(out: Buffer): string[] {
   const got: string[] = [];
@@ -62,6 +70,9 @@ function shape(out: Buffer): string[] {
     const type = out[off + 4];
     const id = out.readUIntLE(off + EVENT_HEADER_LENGTH, 6);
     if (type === EventType.TABLE_MAP) got.push(`M${id}`);
+    else if (type === EventType.MARIADB_GTID) got.push('G');
+    else if (type === EventType.XID) got.push('X');
+    else if (type === EventType.QUERY) got.push('Q');
     else got.push(`R${id}${out.readUInt16LE(off + EVENT_HEADER_LENGTH + 6) & STMT_END ? '!' : ''}`);
     off += out.readUInt32LE(off + 9);
   }
@@ -109,5 +120,31 @@ describe('filterEvents on synthetic segments', () => {
     const file = Buffer.concat([BINLOG_MAGIC, formatDescription(), ...Array.from({ length: 5 }, () => [tableMap(1, 't1'), big(STMT_END)]).flat()]);
     const r = await run(file, 4096, [{ db: 'db', name: 't1' }]);
     expect(shape(r.out)).toEqual(['M1', 'R1', 'R1', 'R1', 'R1!', 'M1', 'R1!']);
+  });
+
+  it('full replays merge plain row transactions into one statement per group and pass everything else through', async () => {
+    const xid = event(EventType.XID, Buffer.alloc(8));
+    const file = Buffer.concat([
+      BINLOG_MAGIC, formatDescription(),
+      gtid(), tableMap(1, 't1'), rows(1, 0), rows(1, STMT_END), xid,
+      gtid(), tableMap(2, 't2'), rows(2, STMT_END), tableMap(1, 't1'), rows(1, STMT_END), xid,
+      gtid(1), query('ALTER TABLE t2 ADD COLUMN x INT'),
+      gtid(), tableMap(3, 't3'), rows(3, STMT_END), query('COMMIT'),
+      gtid(), tableMap(1, 't1'), rows(1, STMT_END), xid,
+      gtid(), tableMap(1, 't1'), rows(1, STMT_END), xid,
+      gtid(), tableMap(4, 't4'), rows(4, STMT_END),
+    ]);
+    const r = await run(file, 33, undefined, true);
+    expect(shape(r.out)).toEqual([
+      'G', 'M1', 'M2', 'R1', 'R1', 'R2', 'R1!', 'X',
+      'G', 'Q',
+      'G', 'M3', 'R3!', 'Q',
+      'G', 'M1', 'R1', 'R1!', 'X',
+      // an unfinished transaction at the end goes out as it came (mariadb-binlog rolls it back)
+      'G', 'M4', 'R4!',
+    ]);
+    expect(r.events).toBe(23); // with the format description
+    // without merging, every event goes through
+    expect((await run(file, 33)).out.equals(file)).toBe(true);
   });
 });
