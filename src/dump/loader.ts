@@ -229,6 +229,7 @@ export async function loadDump(o: LoadDumpOptions): Promise<LoadReport> {
     // checksum does not depend on row order)
     const queue = [...p.tables].sort((a, b) => b.sqlBytes - a.sqlBytes).flatMap((t) => t.files.map((key) => ({ t, key })));
     const loaded = new Map<DumpTableRecord, LoadedTable>();
+    const left = new Map(p.tables.map((t) => [t, t.files.length]));
     let failed: unknown;
     await Promise.all(
       sessions.map(async (s) => {
@@ -261,6 +262,10 @@ export async function loadDump(o: LoadDumpOptions): Promise<LoadReport> {
             r.durationMs += Math.round(performance.now() - t0);
             loaded.set(t, r);
             logger.debug('chunk loaded', { db: target, table: t.table, key });
+            const chunksLeft = (left.get(t) ?? 1) - 1;
+            left.set(t, chunksLeft);
+            // checked as soon as its last chunk is in, while the other sessions go on loading
+            if (chunksLeft === 0 && o.verify !== false) await verifyTable(s, r, t);
           } catch (error) {
             failed ??= error;
           }
@@ -325,16 +330,11 @@ export async function loadDump(o: LoadDumpOptions): Promise<LoadReport> {
     // verification
     const results = p.tables.map((t) => loaded.get(t)!);
     if (o.verify !== false) {
-      const vq = [...p.tables];
+      // tables without data files (the others were checked as they finished loading)
+      const vq = p.tables.filter((t) => loaded.get(t)!.ok === null);
       await Promise.all(
         sessions.map(async (s) => {
-          for (let t = vq.shift(); t; t = vq.shift()) {
-            const r = loaded.get(t)!;
-            const sum = await checksumTable(s, r.targetDb, t);
-            r.rows = sum.rows;
-            r.checksum = sum.digest();
-            r.ok = r.rows === t.rows && r.checksum === t.checksum;
-          }
+          for (let t = vq.shift(); t; t = vq.shift()) await verifyTable(s, loaded.get(t)!, t);
         }),
       );
     }
@@ -364,6 +364,13 @@ export async function loadDump(o: LoadDumpOptions): Promise<LoadReport> {
 }
 
 /** Reads a loaded table with the dump's SELECT and checksums it the same way. */
+async function verifyTable(s: DbSession, r: LoadedTable, t: DumpTableRecord): Promise<void> {
+  const sum = await checksumTable(s, r.targetDb, t);
+  r.rows = sum.rows;
+  r.checksum = sum.digest();
+  r.ok = r.rows === t.rows && r.checksum === t.checksum;
+}
+
 export async function checksumTable(s: DbSession, db: string, t: Pick<DumpTableRecord, 'table' | 'columns' | 'primaryKey'>): Promise<RowChecksum> {
   const sum = new OffloadedChecksum();
   await s.q.query('SET SESSION character_set_results = binary');
