@@ -171,14 +171,14 @@ async function lockedSnapshot(
     await Promise.all(workers.map((w) => w.q.query('START TRANSACTION WITH CONSISTENT SNAPSHOT')));
     if (status && server.mariadb) {
       const seen = await Promise.all(workers.map(snapshotStatus));
-      seen.forEach((s, i) => {
-        if (s && (s.file !== status.file || s.position !== status.position)) {
+      for (const [i, s] of seen.entries()) {
+        if (s && (s.file !== status.file || s.position !== status.position) && !(await onlyMarkersBetween(ctl, status, s))) {
           throw new DumpSnapshotError(
             `snapshot connection ${i + 1} sees binlog ${s.file}:${s.position}, the lock saw ${status.file}:${status.position}`,
             { hint: 'Something committed while the lock was held; this should not happen: report it, and use mode ftwrl meanwhile.' },
           );
         }
-      });
+      }
     }
     throwIfAborted(o.signal);
     if (o.whileLocked) await o.whileLocked(workers);
@@ -189,6 +189,27 @@ async function lockedSnapshot(
     o.logger.debug('snapshot lock released', { mode: o.mode, heldMs: timing.heldMs });
     await ctl.end();
   }
+}
+
+/** Events the server writes on its own, also under the lock, that change no data. */
+const MARKER_EVENTS = new Set(['Binlog_checkpoint', 'Gtid_list']);
+
+/**
+ * True when the binlog between the lock's position and a snapshot's later one holds only marker
+ * events: after a rotation the server writes a Binlog_checkpoint in the background, which the lock
+ * does not hold back. The snapshot is then as consistent as if the positions were equal.
+ */
+export async function onlyMarkersBetween(ctl: DbSession, lock: { file: string; position: number }, seen: { file: string; position: number }): Promise<boolean> {
+  if (seen.file !== lock.file || seen.position < lock.position) return false;
+  const events = await rows(ctl, `SHOW BINLOG EVENTS IN ${ctl.q.escape(lock.file)} FROM ${lock.position} LIMIT 16`).catch(() => undefined);
+  if (!events) return false;
+  let end = lock.position;
+  for (const e of events) {
+    if (end >= seen.position) break;
+    if (!MARKER_EVENTS.has(text(e['Event_type']))) return false;
+    end = Number(text(e['End_log_pos']));
+  }
+  return end === seen.position;
 }
 
 async function lockFreeSnapshot(s: DbSession, server: ServerInfo, warnings: string[]): Promise<BinlogCoordinates | null> {

@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDump, runDump, type DumpManifest, type SnapshotMode } from '../../src/dump/index.js';
+import { openSession } from '../../src/dump/connection.js';
+import { onlyMarkersBetween } from '../../src/dump/snapshot.js';
 import { createLocalStorage } from '../../src/storage/local/local-storage.js';
 import type { Storage } from '../../src/storage/storage.js';
 import { replayBinlogFiles, runChurn, runSqlFile, TRICKY_SQL } from '../support/mariadb-cli.js';
@@ -127,6 +129,36 @@ describe('dump under concurrent writes', () => {
     } finally {
       await connA.end();
       await connB.end();
+    }
+  });
+
+  it('a snapshot position past the lock position is accepted only when marker events (a binlog checkpoint) lie between', async () => {
+    const a = await startMariadb();
+    const session = await openSession({ ...rootOf(a) });
+    try {
+      await session.q.query('FLUSH BINARY LOGS');
+      // the new file opens with its format description, Gtid_list and (once the old file is done) Binlog_checkpoint
+      const file = await waitFor(async () => {
+        const [st] = (await session.q.query('SHOW MASTER STATUS')) as unknown as [Record<string, unknown>[]];
+        const f = String(st[0]?.['File']);
+        const [ev] = (await session.q.query(`SHOW BINLOG EVENTS IN '${f}'`)) as unknown as [Record<string, unknown>[]];
+        return ev.some((e) => e['Event_type'] === 'Binlog_checkpoint') ? { name: f, events: ev } : undefined;
+      }, { what: 'the binlog checkpoint of the new file', timeoutMs: 10_000 });
+      if (!file) throw new Error('unreachable: waitFor returns a value');
+      const markers = file.events.filter((e) => e['Event_type'] === 'Gtid_list' || e['Event_type'] === 'Binlog_checkpoint');
+      const from = Number(markers[0]!['Pos']);
+      const to = Number(markers.at(-1)!['End_log_pos']);
+      expect(await onlyMarkersBetween(session, { file: file.name, position: from }, { file: file.name, position: to })).toBe(true);
+      // a committed transaction between the two positions is not a marker
+      await session.q.query('CREATE DATABASE IF NOT EXISTS m');
+      await session.q.query('CREATE TABLE IF NOT EXISTS m.t (id INT PRIMARY KEY) ENGINE=InnoDB');
+      await session.q.query('INSERT INTO m.t VALUES (1)');
+      const [st] = (await session.q.query('SHOW MASTER STATUS')) as unknown as [Record<string, unknown>[]];
+      const end = Number(st[0]?.['Position']);
+      expect(await onlyMarkersBetween(session, { file: file.name, position: from }, { file: file.name, position: end })).toBe(false);
+      expect(await onlyMarkersBetween(session, { file: file.name, position: from }, { file: 'other.000001', position: to })).toBe(false);
+    } finally {
+      await session.end();
     }
   });
 });
