@@ -1,3 +1,4 @@
+import { checkReplaceConfirmable, replaceStep } from './replace-step.js';
 import { configuredOpener } from '../restore/archive/dump-candidates.js';
 import type { StopPoint } from '../restore/archive/event-filter.js';
 import { restoreTableFromArchive } from '../restore/archive/restore-table.js';
@@ -20,6 +21,7 @@ export async function restoreTableFromArchiveCommand(options: RestoreTableOption
   const out = (line: string) => deps.io.stdout.write(`${line}\n`);
   const timeZone = deps.config.restore.timezone;
   const table = { db: options.table.database, name: options.table.table };
+  checkReplaceConfirmable(options, deps);
   const started = Date.now();
   const result = await restoreTableFromArchive({
     table,
@@ -46,7 +48,12 @@ export async function restoreTableFromArchiveCommand(options: RestoreTableOption
   for (const s of result.skippedDumps) out(`note: skipped ${s}`);
   if (result.delivered?.startsWith('table ')) {
     const restored = result.delivered.slice('table '.length);
-    out(`check it, then swap it in yourself, e.g.: RENAME TABLE ${table.db}.${table.name} TO ${table.db}.${table.name}__old, ${restored} TO ${table.db}.${table.name}`);
+    if (options.replace) {
+      const dot = restored.indexOf('.');
+      await replaceStep(options, deps, { db: restored.slice(0, dot), name: restored.slice(dot + 1) }, result.rows ?? 0, new Date(started));
+    } else {
+      out(`check it, then put it back with the same command plus --replace (rows copied in one replicated transaction), or on a server without replicas: RENAME TABLE ${table.db}.${table.name} TO ${table.db}.${table.name}__old, ${restored} TO ${table.db}.${table.name}`);
+    }
   }
   return 0;
 }

@@ -44,6 +44,20 @@ export function parseRestorePoint(value: string, now: () => Date = () => new Dat
   throw new InvalidArgumentError(`expected a time, position or GTID: ${RESTORE_POINT_HELP}.`);
 }
 
+/** `--at-position FILE:POS` */
+export function parseRestorePosition(value: string): RestorePoint {
+  const p = parseRestorePoint(value);
+  if (p.kind !== 'position') throw new InvalidArgumentError('expected a binlog position FILE:POS, e.g. mysql-bin.000042:1337.');
+  return p;
+}
+
+/** `--at-gtid DOMAIN-SERVER-SEQ` */
+export function parseRestoreGtid(value: string): RestorePoint {
+  const p = parseRestorePoint(value);
+  if (p.kind !== 'gtid') throw new InvalidArgumentError('expected a GTID, e.g. 0-1-865.');
+  return p;
+}
+
 function parseTime(text: string): { at: Date; wallClock?: string } | undefined {
   const m = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)\s*(Z|[+-]\d{2}:?\d{2})?$/i.exec(text);
   if (!m) return undefined;

@@ -15,7 +15,15 @@ let interrupts = 0;
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 
 const ctx: CliContext = {
-  io: { stdout: process.stdout, stderr: process.stderr, env: process.env },
+  io: {
+    // a getter: touching process.stdin opens it, and only a --replace confirmation reads it
+    get stdin() {
+      return process.stdin;
+    },
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+  },
   version: readPackageVersion(),
   exitCode: ExitCode.ok,
   onInterrupt(handler) {

@@ -1,3 +1,4 @@
+import { checkReplaceConfirmable, replaceStep } from './replace-step.js';
 import { UsageError } from '../errors.js';
 import { formatDuration, rdsCleanup, restoreTableFromRds, type RdsRestoreProgress } from '../restore/rds/index.js';
 import {
@@ -22,6 +23,7 @@ export async function restoreTableFromRdsCommand(options: RestoreTableOptions, d
     });
   }
   const rdsConfig = requireRdsConfig(deps.config);
+  checkReplaceConfirmable(options, deps);
   const timeZone = deps.config.restore.timezone;
   const at = restoreInstant(options.at, timeZone);
   const connect = await rdsConnectFromConfig(deps.config, rdsConfig, deps.io.env, !options.toFile);
@@ -68,8 +70,12 @@ export async function restoreTableFromRdsCommand(options: RestoreTableOptions, d
     out(`took ${formatDuration(result.durations.totalMs)} (instance ${formatDuration(result.durations.waitMs)}, copy ${formatDuration(result.durations.copyMs)}, delete ${formatDuration(result.durations.deleteMs)})`);
     if (result.instanceDeleted) out(`the temporary instance ${result.instance} is deleted`);
     else out(`the temporary instance ${result.instance} is KEPT at ${result.endpoint ? `${result.endpoint.host}:${result.endpoint.port}` : 'its endpoint'}; it costs money until \`mysql-archiver rds cleanup --older-than 0s\``);
-    if (!options.toFile) {
-      out(`check it, then swap it in yourself, e.g.: RENAME TABLE ${options.table.database}.${options.table.table} TO ${options.table.database}.${options.table.table}__old, ${result.target.replace(/^table /, '')} TO ${options.table.database}.${options.table.table}`);
+    if (!options.toFile && options.replace) {
+      const restored = result.target.replace(/^table /, '');
+      const dot = restored.indexOf('.');
+      await replaceStep(options, deps, { db: restored.slice(0, dot), name: restored.slice(dot + 1) }, result.rows, at);
+    } else if (!options.toFile) {
+      out(`check it, then put it back with the same command plus --replace (rows copied in one replicated transaction), or on a server without replicas: RENAME TABLE ${options.table.database}.${options.table.table} TO ${options.table.database}.${options.table.table}__old, ${result.target.replace(/^table /, '')} TO ${options.table.database}.${options.table.table}`);
     }
     return 0;
   } finally {

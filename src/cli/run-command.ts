@@ -1,4 +1,4 @@
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { CommanderError } from 'commander';
 import { loadConfig } from '../config/load-config.js';
 import type { Config } from '../config/schema.js';
@@ -15,6 +15,8 @@ import { knownSecrets, redactText } from '../ops/redact.js';
 export type InterruptSignal = 'SIGINT' | 'SIGTERM';
 
 export interface CliIo {
+  /** for confirmations (absent or not a TTY: nothing is asked) */
+  readonly stdin?: Readable & { isTTY?: boolean };
   readonly stdout: Writable;
   readonly stderr: Writable & { isTTY?: boolean };
   readonly env: NodeJS.ProcessEnv;

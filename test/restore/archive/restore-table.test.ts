@@ -7,6 +7,8 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { cliInProcess } from '../../support/in-process-cli.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listSegments } from '../../../src/binlog/archive-catalog.js';
 import { listDumps } from '../../../src/dump/index.js';
@@ -27,6 +29,8 @@ let gtidBeforeDelete: string;
 let otherTablesAfter: TableFingerprint[];
 
 const cli = (argv: string[]) => rig.cli(argv);
+/** a terminal on which the operator types `answer` */
+const terminal = (answer: string) => Object.assign(Readable.from([answer]), { isTTY: true });
 const masterPosition = () => rig.masterPosition();
 
 async function fingerprint(table: string): Promise<TableFingerprint> {
@@ -127,16 +131,25 @@ describe('restore table --from archive', () => {
     await db.query(`DROP TABLE app.${name}, app.billing_cust2`);
   });
 
-  it('--at FILE:POS and --at GTID stop exactly there', { timeout: 120_000 }, async () => {
+  it('--at FILE:POS, --at-gtid and --at-position stop exactly there; a missing or doubled point exits 2', { timeout: 120_000 }, async () => {
     const byPos = await cli(['restore', 'table', 'app.billing', '--at', `${positionBeforeDelete.file}:${positionBeforeDelete.position}`, '--into', 'app.billing_at_pos']);
     expect(byPos.stderr).toBe('');
     expect(byPos.code).toBe(0);
     expect((await fingerprint('billing_at_pos')).digest).toBe(expected.digest);
-    const byGtid = await cli(['restore', 'table', 'app.billing', '--at', gtidBeforeDelete, '--into', 'app.billing_at_gtid']);
+    const byGtid = await cli(['restore', 'table', 'app.billing', '--at-gtid', gtidBeforeDelete, '--into', 'app.billing_at_gtid']);
     expect(byGtid.stderr).toBe('');
     expect(byGtid.code).toBe(0);
     expect((await fingerprint('billing_at_gtid')).digest).toBe(expected.digest);
-    await db.query('DROP TABLE app.billing_at_pos, app.billing_at_gtid');
+    const byPosFlag = await cli(['restore', 'table', 'app.billing', '--at-position', `${positionBeforeDelete.file}:${positionBeforeDelete.position}`, '--into', 'app.billing_at_pos2']);
+    expect(byPosFlag.code).toBe(0);
+    expect((await fingerprint('billing_at_pos2')).digest).toBe(expected.digest);
+    await db.query('DROP TABLE app.billing_at_pos, app.billing_at_gtid, app.billing_at_pos2');
+    // one way of saying when, and of the right kind
+    for (const argv of [[], ['--at', beforeDelete, '--at-gtid', gtidBeforeDelete], ['--at-gtid', beforeDelete], ['--at-position', gtidBeforeDelete]]) {
+      const bad = await cli(['restore', 'table', 'app.billing', ...argv, '--dry-run']);
+      expect({ argv, code: bad.code }).toEqual({ argv, code: 2 });
+      expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    }
   });
 
   it('a damaged file of the newest dump is named, and the older dump is used instead', { timeout: 120_000 }, async () => {
@@ -193,5 +206,53 @@ describe('restore table --from archive', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/app\.events was changed by DDL at .*ALTER TABLE app\.events ADD COLUMN extra/);
     expect(r.stderr).toMatch(/Restore to a moment before that statement/);
+  });
+
+  // last: it changes the live table
+  it('--replace is refused without a way to confirm; once confirmed (terminal or --yes) the live table gets the restored rows in one replicated transaction, its old rows kept', { timeout: 120_000 }, async () => {
+    const liveBefore = await fingerprint('billing');
+    const tables = async () => (await db.query<{ t: string }[]>("SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME LIKE 'billing%' ORDER BY 1")).map((r) => r.t);
+    const tablesBefore = await tables();
+    const before = await masterPosition();
+    const refused = await cli(['restore', 'table', 'app.billing', '--at', beforeDelete, '--replace']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/--replace needs a confirmation.*--yes/s);
+    expect(await masterPosition()).toEqual(before);
+    expect(await tables()).toEqual(tablesBefore);
+    for (const other of [['--where', 'id > 1'], ['--to-file', '/tmp/never.sql']]) {
+      const r = await cli(['restore', 'table', 'app.billing', '--at', beforeDelete, '--replace', '--yes', ...other]);
+      expect(r.code).toBe(2);
+    }
+
+    // on a terminal it asks once the copy exists; any answer but the table's name changes nothing live
+    const declined = await cliInProcess(['--config', rig.configFile, 'restore', 'table', 'app.billing', '--at', beforeDelete, '--replace'], rig.env, terminal('no\n'));
+    expect(declined.code).toBe(0);
+    expect(declined.stderr).toMatch(/Type app\.billing to confirm/);
+    expect(declined.stdout).toMatch(/not replaced: app\.billing is untouched; the restored rows stay in app\.billing__restored_/);
+    expect((await fingerprint('billing')).digest).toBe(liveBefore.digest);
+    const kept = /rows stay in app\.(\S+)/.exec(declined.stdout)?.[1] as string;
+    await db.query(`DROP TABLE app.\`${kept}\``);
+
+    const r = await cliInProcess(['--config', rig.configFile, 'restore', 'table', 'app.billing', '--at', beforeDelete, '--replace'], rig.env, terminal('app.billing\n'));
+    expect(r.stderr).toMatch(/Type app\.billing to confirm/);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`replaced: app\\.billing now holds the ${expected.rows} restored row\\(s\\); its previous rows are in app\\.billing__before_replace_\\d{8}_\\d{6}`));
+    const live = await fingerprint('billing');
+    expect(live.rows).toBe(expected.rows);
+    expect(live.digest).toBe(expected.digest);
+    const backup = /previous rows are in app\.(billing__before_replace_\d{8}_\d{6})/.exec(r.stdout)?.[1] as string;
+    expect((await fingerprint(backup)).digest).toBe(liveBefore.digest);
+    // the restored copy is gone; the swap went through the binlog (replicas get it as row events)
+    expect((await tables()).filter((t) => !tablesBefore.includes(t))).toEqual([backup]);
+    expect(await masterPosition()).not.toEqual(before);
+
+    // --yes confirms in advance (scripts); a second replace in the same second gets its own backup name
+    const again = await cli(['restore', 'table', 'app.billing', '--at', beforeDelete, '--replace', '--yes']);
+    expect(again.stderr).toBe('');
+    expect(again.code).toBe(0);
+    expect((await fingerprint('billing')).digest).toBe(expected.digest);
+    const backup2 = /previous rows are in app\.(\S+)/.exec(again.stdout)?.[1] as string;
+    expect(backup2).not.toBe(backup);
+    expect((await fingerprint(backup2)).digest).toBe(expected.digest);
   });
 });
