@@ -14,6 +14,7 @@
  * - With renameDatabase, `old`. qualifiers inside view, routine, trigger and event bodies are
  *   rewritten to `new`. (textual, best effort); table DDL and data are unqualified.
  */
+import { deferSecondaryKeys } from './deferred-keys.js';
 import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -218,11 +219,15 @@ export async function loadDump(o: LoadDumpOptions): Promise<LoadReport> {
         }
       }
     }
+    /** secondary keys added once the table's rows are in */
+    const deferred = new Map<DumpTableRecord, string[]>();
     for (const t of p.tables) {
       const target = p.targetOf(t.db);
-      const create = (await readSmall(t.schemaFile)).toString('utf8').trim().replace(/;$/, '');
+      const dumped = (await readSmall(t.schemaFile)).toString('utf8').trim().replace(/;$/, '');
+      const d = t.files.length > 0 ? deferSecondaryKeys(dumped, t.engine) : { create: dumped, adds: [] };
+      if (d.adds.length > 0) deferred.set(t, d.adds);
       await exec(main, `USE ${quoteIdent(target)}`, '');
-      await exec(main, create, `creating table ${target}.${t.table}`, 'Load into a database without this table, or rename the database (renameDatabase).');
+      await exec(main, d.create, `creating table ${target}.${t.table}`, 'Load into a database without this table, or rename the database (renameDatabase).');
     }
     // data: every chunk file is a work item, biggest tables first, so the sessions share one big
     // table instead of one session loading it alone (chunks are independent transactions; the
@@ -264,8 +269,12 @@ export async function loadDump(o: LoadDumpOptions): Promise<LoadReport> {
             logger.debug('chunk loaded', { db: target, table: t.table, key });
             const chunksLeft = (left.get(t) ?? 1) - 1;
             left.set(t, chunksLeft);
-            // checked as soon as its last chunk is in, while the other sessions go on loading
-            if (chunksLeft === 0 && o.verify !== false) await verifyTable(s, r, t);
+            if (chunksLeft === 0) {
+              const adds = deferred.get(t);
+              if (adds) await exec(s, `ALTER TABLE ${quoteIdent(target)}.${quoteIdent(t.table)} ${adds.join(', ')}`, `adding the secondary keys of ${target}.${t.table}`);
+              // checked as soon as its last chunk is in, while the other sessions go on loading
+              if (o.verify !== false) await verifyTable(s, r, t);
+            }
           } catch (error) {
             failed ??= error;
           }
