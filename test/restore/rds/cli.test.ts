@@ -73,6 +73,7 @@ afterAll(async () => {
 });
 
 const cli = (args: string[]) => runCliProcess(['-c', join(sandbox.dir, 'config.yaml'), ...args], env);
+const restoresSoFar = () => fake.callsOf('RestoreDBInstanceToPointInTime').length;
 const secrets = () => [db.archiver.password, db.rootPassword, AWS_SECRET];
 
 function expectNoSecrets(r: CliResult): void {
@@ -196,4 +197,24 @@ describe('restore table --from rds (CLI)', () => {
     expect(r.stderr).toMatch(/no rds section/);
     expect(r.stderr).toMatch(/Add rds:/);
   });
+
+  it('--replace: refused without a way to confirm; with --yes the live table gets the restored rows and its old rows are kept', async () => {
+    const restoresBefore = restoresSoFar();
+    const refused = await cli(['restore', 'table', 'app.billing', '--at', beforeDelete, '--from', 'rds', '--replace']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/--replace needs a confirmation/);
+    expect(restoresSoFar()).toBe(restoresBefore); // nothing was started
+
+    const live = await rowCount('app.billing');
+    const r = await cli(['restore', 'table', 'app.billing', '--at', beforeDelete, '--from', 'rds', '--replace', '--yes']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/replaced: app\.billing now holds the 5 restored row\(s\); its previous rows are in app\.billing__before_replace_\d{8}_\d{6}/);
+    expect(r.stdout).toMatch(/the temporary instance prod-db-restore-\d+ is deleted/);
+    expectNoSecrets(r);
+    expect(await rowCount('app.billing')).toBe(5);
+    const backup = /previous rows are in (app\.\S+)/.exec(r.stdout)?.[1] as string;
+    expect(await rowCount(backup)).toBe(live);
+    const left = await db.query<{ t: string }[]>("SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME LIKE 'billing__restored%'");
+    expect(left).toEqual([]);
+  }, 120_000);
 });
