@@ -14,7 +14,6 @@
  * - With renameDatabase, `old`. qualifiers inside view, routine, trigger and event bodies are
  *   rewritten to `new`. (textual, best effort); table DDL and data are unqualified.
  */
-import { deferSecondaryKeys } from './deferred-keys.js';
 import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -28,6 +27,7 @@ import { selectSql } from './columns.js';
 import { openSession, type DbSession, type DumpConnectionOptions } from './connection.js';
 import { qualified, quoteIdent } from './names.js';
 import { USERS_FILE } from './users.js';
+import { deferSecondaryKeys } from './deferred-keys.js';
 import {
   DUMP_FORMAT_VERSION,
   DUMP_MANIFEST_NAME,
@@ -233,7 +233,12 @@ export async function loadDump(o: LoadDumpOptions): Promise<LoadReport> {
     // table instead of one session loading it alone (chunks are independent transactions; the
     // checksum does not depend on row order)
     const queue = [...p.tables].sort((a, b) => b.sqlBytes - a.sqlBytes).flatMap((t) => t.files.map((key) => ({ t, key })));
-    const loaded = new Map<DumpTableRecord, LoadedTable>();
+    const loaded = new Map<DumpTableRecord, LoadedTable>(
+      p.tables.map((t) => [
+        t,
+        { db: t.db, table: t.table, targetDb: p.targetOf(t.db), rows: -1, checksum: null, expectedRows: t.rows, expectedChecksum: t.checksum, ok: null, files: t.files.length, bytes: 0, durationMs: 0 },
+      ]),
+    );
     const left = new Map(p.tables.map((t) => [t, t.files.length]));
     let failed: unknown;
     await Promise.all(
@@ -249,23 +254,10 @@ export async function loadDump(o: LoadDumpOptions): Promise<LoadReport> {
             usedDb = target;
             const bytes = await loadFile(s, o.storage, prefix, record(key), `${target}.${t.table}`, o.signal);
             bytesRead += bytes;
-            const r = loaded.get(t) ?? {
-              db: t.db,
-              table: t.table,
-              targetDb: target,
-              rows: -1,
-              checksum: null,
-              expectedRows: t.rows,
-              expectedChecksum: t.checksum,
-              ok: null,
-              files: t.files.length,
-              bytes: 0,
-              durationMs: 0,
-            };
+            const r = loaded.get(t) as LoadedTable;
             r.bytes += bytes;
             // session time spent on the table (chunks loaded in parallel add up)
             r.durationMs += Math.round(performance.now() - t0);
-            loaded.set(t, r);
             logger.debug('chunk loaded', { db: target, table: t.table, key });
             const chunksLeft = (left.get(t) ?? 1) - 1;
             left.set(t, chunksLeft);
@@ -281,10 +273,6 @@ export async function loadDump(o: LoadDumpOptions): Promise<LoadReport> {
         }
       }),
     );
-    // a table without data files still gets its record
-    for (const t of p.tables) {
-      if (!loaded.has(t)) loaded.set(t, { db: t.db, table: t.table, targetDb: p.targetOf(t.db), rows: -1, checksum: null, expectedRows: t.rows, expectedChecksum: t.checksum, ok: null, files: 0, bytes: 0, durationMs: 0 });
-    }
     if (failed !== undefined) throw failed;
     // objects
     if (withObjects) {
