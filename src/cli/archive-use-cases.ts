@@ -48,9 +48,8 @@ export async function restoreTableFromArchiveCommand(options: RestoreTableOption
   for (const s of result.skippedDumps) out(`note: skipped ${s}`);
   if (result.delivered?.startsWith('table ')) {
     const restored = result.delivered.slice('table '.length);
-    if (options.replace) {
-      const dot = restored.indexOf('.');
-      await replaceStep(options, deps, { db: restored.slice(0, dot), name: restored.slice(dot + 1) }, result.rows ?? 0, new Date(started));
+    if (options.replace && result.restoredTable) {
+      await replaceStep(options, deps, result.restoredTable, result.rows ?? 0, new Date(started));
     } else {
       out(`check it, then put it back with the same command plus --replace (rows copied in one replicated transaction), or on a server without replicas: RENAME TABLE ${table.db}.${table.name} TO ${table.db}.${table.name}__old, ${restored} TO ${table.db}.${table.name}`);
     }

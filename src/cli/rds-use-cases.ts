@@ -70,10 +70,8 @@ export async function restoreTableFromRdsCommand(options: RestoreTableOptions, d
     out(`took ${formatDuration(result.durations.totalMs)} (instance ${formatDuration(result.durations.waitMs)}, copy ${formatDuration(result.durations.copyMs)}, delete ${formatDuration(result.durations.deleteMs)})`);
     if (result.instanceDeleted) out(`the temporary instance ${result.instance} is deleted`);
     else out(`the temporary instance ${result.instance} is KEPT at ${result.endpoint ? `${result.endpoint.host}:${result.endpoint.port}` : 'its endpoint'}; it costs money until \`mysql-archiver rds cleanup --older-than 0s\``);
-    if (!options.toFile && options.replace) {
-      const restored = result.target.replace(/^table /, '');
-      const dot = restored.indexOf('.');
-      await replaceStep(options, deps, { db: restored.slice(0, dot), name: restored.slice(dot + 1) }, result.rows, at);
+    if (options.replace && result.restoredTable) {
+      await replaceStep(options, deps, result.restoredTable, result.rows, at);
     } else if (!options.toFile) {
       out(`check it, then put it back with the same command plus --replace (rows copied in one replicated transaction), or on a server without replicas: RENAME TABLE ${options.table.database}.${options.table.table} TO ${options.table.database}.${options.table.table}__old, ${result.target.replace(/^table /, '')} TO ${options.table.database}.${options.table.table}`);
     }

@@ -11,14 +11,15 @@ import { targetLogin } from '../restore/target-login.js';
 import type { RestoreTableOptions } from './commands/restore.js';
 import type { ConfiguredDeps } from './run-command.js';
 
+const noTerminal = () =>
+  new UsageError('--replace needs a confirmation and there is no terminal to ask on', {
+    hint: 'Run it on a terminal to be asked, or add --yes to confirm in advance (scripts).',
+  });
+
 /** Throws (exit 2, nothing changed) when --replace could not be confirmed. */
 export function checkReplaceConfirmable(options: RestoreTableOptions, deps: ConfiguredDeps): void {
   if (!options.replace || options.dryRun || options.yes) return;
-  if (!deps.io.stdin?.isTTY) {
-    throw new UsageError('--replace needs a confirmation and there is no terminal to ask on', {
-      hint: 'Run it on a terminal to be asked, or add --yes to confirm in advance (scripts).',
-    });
-  }
+  if (!deps.io.stdin?.isTTY) throw noTerminal();
 }
 
 /** Asks (unless --yes), then replaces the live rows with the restored copy's; prints what happened. */
@@ -29,7 +30,7 @@ export async function replaceStep(options: RestoreTableOptions, deps: Configured
   const suffix = when.toISOString().replace(/[-:]/g, '').replace('T', '_').slice(0, 15);
   if (!options.yes) {
     const stdin = deps.io.stdin;
-    if (!stdin) throw new UsageError('--replace needs a confirmation and there is no terminal to ask on', { hint: 'Add --yes to confirm in advance.' });
+    if (!stdin) throw noTerminal();
     const rl = createInterface({ input: stdin, output: deps.io.stderr });
     let answer: string;
     try {

@@ -13,7 +13,7 @@ import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { connectSource } from '../db/connect.js';
 import { RestoreError, describeError } from '../errors.js';
 import type { DbLogin } from './rds/restore-table.js';
-import { quoteId, type TableRef } from './table-copy/index.js';
+import { isGeneratedColumn, qualified as q, quoteId, type TableRef } from './table-copy/index.js';
 
 export interface ReplaceResult {
   /** where the live rows were kept */
@@ -23,7 +23,6 @@ export interface ReplaceResult {
 
 export async function replaceLiveTable(login: DbLogin, live: TableRef, restored: TableRef, suffix: string): Promise<ReplaceResult> {
   const conn = await connectSource({ ...login, serverId: 0 });
-  const q = (t: TableRef) => `${quoteId(t.db)}.${quoteId(t.name)}`;
   try {
     const backup = await freeName(conn, live.db, `${live.name}__before_replace_${suffix}`);
     try {
@@ -77,5 +76,5 @@ async function insertableColumns(conn: Connection, t: TableRef): Promise<string[
     'SELECT COLUMN_NAME AS name, IS_GENERATED AS generated, EXTRA AS extra FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION',
     [t.db, t.name],
   );
-  return rows.filter((c) => String(c['generated'] ?? 'NEVER') === 'NEVER' && !/GENERATED/i.test(String(c['extra'] ?? ''))).map((c) => String(c['name']));
+  return rows.filter((c) => !isGeneratedColumn(c)).map((c) => String(c['name']));
 }

@@ -63,6 +63,8 @@ export interface ArchiveTableRestoreResult {
   readonly rows?: number;
   /** `table db.name` or `file PATH` */
   readonly delivered?: string;
+  /** the new table, when delivered into one */
+  readonly restoredTable?: TableRef;
   readonly reached?: { file: string; position: number; time?: Date };
   readonly skippedDumps: string[];
 }
@@ -156,7 +158,7 @@ export async function restoreTableFromArchive(o: ArchiveTableRestoreOptions): Pr
         progress(`replay: ${f.rowEvents} row event(s) of ${replayed.join(', ')}${f.reached ? ` up to ${f.reached.file}:${f.reached.position}${f.reached.time ? ` (${f.reached.time.toISOString()})` : ''}` : ''}`);
         const delivered = await deliver(conn, { db: scratch, name: o.table.name }, into, o);
         progress(`done:   ${delivered.rows} row(s) in ${delivered.where}`);
-        return { plan, dryRun: false, rows: delivered.rows, delivered: delivered.where, ...(f.reached ? { reached: f.reached } : {}), skippedDumps };
+        return { plan, dryRun: false, rows: delivered.rows, delivered: delivered.where, ...(o.toFile ? {} : { restoredTable: into }), ...(f.reached ? { reached: f.reached } : {}), skippedDumps };
       }
       throw new RestoreError(`every dump that could serve ${describeStop(o.stop)} failed verification: ${skippedDumps.join('; ')}`, {
         hint: 'The archive copies are damaged; restore from another target or an older backup, and run `mysql-archiver verify` to check the rest.',

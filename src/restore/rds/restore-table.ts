@@ -148,6 +148,8 @@ export type RdsRestoreResult =
       readonly instance: string;
       readonly rows: number;
       readonly target: string;
+      /** the new table, when delivered into one */
+      readonly restoredTable?: TableRef;
       /** false only with keepInstance */
       readonly instanceDeleted: boolean;
       /** the endpoint of a kept instance */
@@ -380,6 +382,7 @@ export async function restoreTableFromRds(opts: RestoreTableFromRdsOptions): Pro
     instance: tempId,
     rows,
     target: plan.target,
+    ...(copyTarget.kind === 'table' ? { restoredTable: copyTarget.table } : {}),
     instanceDeleted: deleted,
     ...(!deleted && endpoint ? { endpoint } : {}),
     durations: { waitMs, copyMs, deleteMs, totalMs },

@@ -2,6 +2,7 @@ export {
   checkCopyTarget,
   copyTable,
   describeTarget,
+  isGeneratedColumn,
   qualified,
   quoteId,
   rewriteCreateTable,

@@ -84,6 +84,11 @@ export function quoteId(name: string): string {
   return `\`${name.replaceAll('`', '``')}\``;
 }
 
+/** A row of information_schema.COLUMNS (as `generated`, `extra`) the server computes: never inserted. */
+export function isGeneratedColumn(c: Readonly<Record<string, unknown>>): boolean {
+  return String(c['generated'] ?? 'NEVER') !== 'NEVER' || /GENERATED/i.test(String(c['extra'] ?? ''));
+}
+
 export function qualified(table: TableRef): string {
   return `${quoteId(table.db)}.${quoteId(table.name)}`;
 }
@@ -150,7 +155,7 @@ export async function copyTable(opts: CopyTableOptions): Promise<CopyTableResult
       [table.db, table.name],
     );
     columns = cols
-      .filter((c) => String(c['generated'] ?? 'NEVER') === 'NEVER' && !/GENERATED/i.test(String(c['extra'] ?? '')))
+      .filter((c) => !isGeneratedColumn(c))
       .map((c) => ({
         name: String(c['name']),
         kind: BINARY_TYPES.has(String(c['type']).toLowerCase()) ? 'binary' : c['charset'] != null || String(c['type']).toLowerCase() === 'json' ? 'text' : 'plain',
