@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -17,6 +17,7 @@ import { cliInProcess } from '../support/in-process-cli.js';
 import { ManualTimers } from '../support/manual-timers.js';
 import { startMariadb, stopAllMariadb, type MariadbServer } from '../support/mariadb.js';
 import { waitFor } from '../support/wait.js';
+import { writeTestConfig } from '../support/config-file.js';
 
 /**
  * The daemon runs the dump tiers on their schedules (a simulated clock for the schedules only;
@@ -33,19 +34,14 @@ beforeAll(async () => {
   db = await startMariadb({ serverId: 811, initSql: ['CREATE DATABASE shop', 'CREATE TABLE shop.orders (id INT PRIMARY KEY, total DECIMAL(10,2))', 'INSERT INTO shop.orders SELECT seq, seq / 7 FROM shop.seq_1_to_300'] });
   dbx = await startFakeDropbox({ accessTokens: ['t'] });
   work = await mkdtemp(join(tmpdir(), 'daemon-sched-'));
-  await mkdir(join(work, 'schedules'));
-  await writeFile(
-    join(work, 'config.yaml'),
-    stringify({
-      source: { host: '127.0.0.1', port: db.port, user: 'archiver', password: { env: 'T_DB' }, serverId: 9811 },
-      archiver: { storage: 'disk', spoolDir: join(work, 'spool'), stateDir: join(work, 'state'), segment: { maxSeconds: 2 }, spoolMaxBytes: '1GiB' },
-      storages: {
-        disk: { type: 'local', path: join(work, 'disk') },
-        offsite: { type: 'dropbox', root: '/d', apiBaseUrl: dbx.baseUrl, auth: { accessToken: { env: 'T_DBX' } } },
-      },
-      log: { level: 'warn', format: 'json' },
-    }),
-  );
+  await writeTestConfig(work, db, 9811, {
+    archiver: { segment: { maxSeconds: 2 }, spoolMaxBytes: '1GiB' },
+    storages: {
+      disk: { type: 'local', path: join(work, 'disk') },
+      offsite: { type: 'dropbox', root: '/d', apiBaseUrl: dbx.baseUrl, auth: { accessToken: { env: 'T_DBX' } } },
+    },
+    log: { level: 'warn', format: 'json' },
+  });
   await writeFile(join(work, 'schedules', 'daily.yaml'), stringify({ tier: 'daily', cron: '0 3 * * *', targets: ['disk'], retention: { keep: 2 } }));
   await writeFile(join(work, 'schedules', 'monthly.yaml'), stringify({ tier: 'monthly', cron: '0 5 1 * *', targets: ['offsite'], retention: { keep: 12 } }));
 }, 120_000);

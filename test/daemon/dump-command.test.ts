@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -8,6 +8,7 @@ import { createLocalStorage } from '../../src/storage/local/local-storage.js';
 import { startFakeDropbox, type FakeDropbox } from '../support/fake-dropbox.js';
 import { cliInProcess } from '../support/in-process-cli.js';
 import { startMariadb, stopAllMariadb, type MariadbServer } from '../support/mariadb.js';
+import { writeTestConfig } from '../support/config-file.js';
 
 /** `dump --tier`: every target gets a verified dump; a target that is down fails only itself. */
 
@@ -19,18 +20,12 @@ beforeAll(async () => {
   db = await startMariadb({ serverId: 801, initSql: ['CREATE DATABASE shop', 'CREATE TABLE shop.orders (id INT PRIMARY KEY, total DECIMAL(10,2))', 'INSERT INTO shop.orders SELECT seq, seq / 7 FROM shop.seq_1_to_500'] });
   dbx = await startFakeDropbox({ accessTokens: ['t'] });
   work = await mkdtemp(join(tmpdir(), 'dump-cmd-'));
-  await mkdir(join(work, 'schedules'));
-  await writeFile(
-    join(work, 'config.yaml'),
-    stringify({
-      source: { host: '127.0.0.1', port: db.port, user: 'archiver', password: { env: 'T_DB' }, serverId: 9801 },
-      archiver: { storage: 'disk', spoolDir: join(work, 'spool'), stateDir: join(work, 'state') },
-      storages: {
-        disk: { type: 'local', path: join(work, 'disk') },
-        offsite: { type: 'dropbox', root: '/d', apiBaseUrl: dbx.baseUrl, auth: { accessToken: { env: 'T_DBX' } } },
-      },
-    }),
-  );
+  await writeTestConfig(work, db, 9801, {
+    storages: {
+      disk: { type: 'local', path: join(work, 'disk') },
+      offsite: { type: 'dropbox', root: '/d', apiBaseUrl: dbx.baseUrl, auth: { accessToken: { env: 'T_DBX' } } },
+    },
+  });
   await writeFile(join(work, 'schedules', 'daily.yaml'), stringify({ tier: 'daily', cron: '0 3 * * *', targets: ['disk', 'offsite'], retention: { keep: 7 } }));
 }, 120_000);
 

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -8,6 +8,7 @@ import { createManifest } from '../../src/manifest/manifest.js';
 import { createLocalStorage } from '../../src/storage/local/local-storage.js';
 import { cliInProcess } from '../support/in-process-cli.js';
 import { startMariadb, stopAllMariadb, type MariadbServer } from '../support/mariadb.js';
+import { writeTestConfig } from '../support/config-file.js';
 
 /** `retention [--dry-run]` on real dumps of a real MariaDB in a real local storage. */
 
@@ -17,15 +18,7 @@ let work: string;
 beforeAll(async () => {
   db = await startMariadb({ serverId: 821, initSql: ['CREATE DATABASE shop', 'CREATE TABLE shop.t (id INT PRIMARY KEY)', 'INSERT INTO shop.t SELECT seq FROM shop.seq_1_to_100'] });
   work = await mkdtemp(join(tmpdir(), 'retention-'));
-  await mkdir(join(work, 'schedules'));
-  await writeFile(
-    join(work, 'config.yaml'),
-    stringify({
-      source: { host: '127.0.0.1', port: db.port, user: 'archiver', password: { env: 'T_DB' }, serverId: 9821 },
-      archiver: { storage: 'disk', spoolDir: join(work, 'spool'), stateDir: join(work, 'state') },
-      storages: { disk: { type: 'local', path: join(work, 'disk') } },
-    }),
-  );
+  await writeTestConfig(work, db, 9821, { storages: { disk: { type: 'local', path: join(work, 'disk') } } });
   await writeFile(join(work, 'schedules', 'daily.yaml'), stringify({ tier: 'daily', cron: '0 3 * * *', targets: ['disk'], retention: { keep: 1 } }));
 }, 120_000);
 

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliInProcess } from '../support/in-process-cli.js';
 import { startMariadb, stopAllMariadb, type MariadbServer } from '../support/mariadb.js';
 import { startS3rver, stopAllS3rver, type S3rverHandle } from '../support/s3rver.js';
+import { writeTestConfig } from '../support/config-file.js';
 
 /**
  * Retention deletes with its own credentials (retention.credentials), not the archiver's: with a
@@ -21,18 +22,13 @@ beforeAll(async () => {
   db = await startMariadb({ serverId: 851, initSql: ['CREATE DATABASE shop', 'CREATE TABLE shop.t (id INT PRIMARY KEY)', 'INSERT INTO shop.t SELECT seq FROM shop.seq_1_to_50'] });
   s3 = await startS3rver({ bucket: 'retention-creds' });
   work = await mkdtemp(join(tmpdir(), 'retention-creds-'));
-  await mkdir(join(work, 'schedules'));
-  await writeFile(
-    join(work, 'config.yaml'),
-    stringify({
-      source: { host: '127.0.0.1', port: db.port, user: 'archiver', password: { env: 'T_DB' }, serverId: 9851 },
-      archiver: { storage: 's3', spoolDir: join(work, 'spool'), stateDir: join(work, 'state') },
-      storages: {
-        s3: { type: 's3', bucket: s3.bucket, region: 'us-east-1', endpoint: s3.endpoint, forcePathStyle: true, credentials: { accessKeyId: { env: 'T_ID' }, secretAccessKey: { env: 'T_SECRET' } } },
-      },
-      retention: { credentials: { accessKeyId: { env: 'T_DEL_ID' }, secretAccessKey: { env: 'T_DEL_SECRET' } } },
-    }),
-  );
+  await writeTestConfig(work, db, 9851, {
+    archiver: { storage: 's3' },
+    storages: {
+      s3: { type: 's3', bucket: s3.bucket, region: 'us-east-1', endpoint: s3.endpoint, forcePathStyle: true, credentials: { accessKeyId: { env: 'T_ID' }, secretAccessKey: { env: 'T_SECRET' } } },
+    },
+    retention: { credentials: { accessKeyId: { env: 'T_DEL_ID' }, secretAccessKey: { env: 'T_DEL_SECRET' } } },
+  });
   await writeFile(join(work, 'schedules', 'weekly.yaml'), stringify({ tier: 'weekly', cron: '0 4 * * 0', targets: ['s3'], retention: { keep: 1 } }));
 }, 120_000);
 

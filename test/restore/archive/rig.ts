@@ -2,7 +2,7 @@
  * A source MariaDB archived by the real daemon into a local storage that also holds the dumps, a
  * config file for the CLI (restore.target = the source's root), and helpers to wait on the archive.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -16,6 +16,7 @@ import { createLocalStorage } from '../../../src/storage/local/local-storage.js'
 import { cliInProcess } from '../../support/in-process-cli.js';
 import type { MariadbServer } from '../../support/mariadb.js';
 import { waitFor } from '../../support/wait.js';
+import { writeTestConfig } from '../../support/config-file.js';
 
 export interface ArchiveRig {
   work: string;
@@ -36,19 +37,13 @@ export interface ArchiveRig {
 
 export async function startArchiveRig(db: MariadbServer, serverId: number, extraConfig: Record<string, unknown> = {}, schedule: Record<string, unknown> = {}): Promise<ArchiveRig> {
   const work = await mkdtemp(join(tmpdir(), 'archive-rig-'));
-  await mkdir(join(work, 'schedules'));
-  const configFile = join(work, 'config.yaml');
-  await writeFile(
-    configFile,
-    stringify({
-      source: { host: '127.0.0.1', port: db.port, user: 'archiver', password: { env: 'T_DB' }, serverId },
-      archiver: { storage: 'disk', spoolDir: join(work, 'spool'), stateDir: join(work, 'state'), segment: { maxSeconds: 1 }, spoolMaxBytes: '1GiB' },
-      storages: { disk: { type: 'local', path: join(work, 'disk') } },
-      restore: { target: { host: '127.0.0.1', port: db.port, user: db.rootUser, password: { env: 'T_ROOT' } } },
-      log: { level: 'warn', format: 'json' },
-      ...extraConfig,
-    }),
-  );
+  const configFile = await writeTestConfig(work, db, serverId, {
+    archiver: { segment: { maxSeconds: 1 }, spoolMaxBytes: '1GiB' },
+    storages: { disk: { type: 'local', path: join(work, 'disk') } },
+    restore: { target: { host: '127.0.0.1', port: db.port, user: db.rootUser, password: { env: 'T_ROOT' } } },
+    log: { level: 'warn', format: 'json' },
+    ...extraConfig,
+  });
   await writeFile(join(work, 'schedules', 'daily.yaml'), stringify({ tier: 'daily', cron: '0 3 * * *', targets: ['disk'], retention: { keep: 7 }, ...schedule }));
   const env = { ...process.env, T_DB: db.archiver.password, T_ROOT: db.rootPassword };
   const config = await loadConfig(configFile);
