@@ -92,6 +92,18 @@ export function isArtificial(header: EventHeader): boolean {
   return (header.flags & LOG_EVENT_ARTIFICIAL_F) !== 0;
 }
 
+const ROWS_EVENTS = new Set<number>([
+  EventType.WRITE_ROWS_V1, EventType.UPDATE_ROWS_V1, EventType.DELETE_ROWS_V1,
+  EventType.WRITE_ROWS, EventType.UPDATE_ROWS, EventType.DELETE_ROWS,
+  // MariaDB compressed row events (v1 and v2 layouts)
+  166, 167, 168, 169, 170, 171,
+]);
+
+/** Write/Update/Delete rows events, every version (MariaDB's compressed ones included). */
+export function isRowsEvent(type: number): boolean {
+  return ROWS_EVENTS.has(type);
+}
+
 export function isGroupStart(type: number): boolean {
   return type === EventType.MARIADB_GTID || type === EventType.GTID || type === EventType.ANONYMOUS_GTID;
 }

@@ -22,6 +22,7 @@ import {
   EVENT_HEADER_LENGTH,
   EventType,
   classifyQuery,
+  isRowsEvent,
   parseEventHeader,
   readFormatDescriptionChecksumAlg,
   readMariadbGtid,
@@ -66,12 +67,6 @@ export interface FilterResult {
   readonly stopped: boolean;
 }
 
-const ROW_EVENTS = new Set<number>([
-  EventType.WRITE_ROWS_V1, EventType.UPDATE_ROWS_V1, EventType.DELETE_ROWS_V1,
-  EventType.WRITE_ROWS, EventType.UPDATE_ROWS, EventType.DELETE_ROWS,
-  // MariaDB compressed row events (v1 and v2 layouts)
-  166, 167, 168, 169, 170, 171,
-]);
 /** table mode: merged statements end once they hold this many bytes (well under any max_allowed_packet as base64) */
 const MERGED_STATEMENT_BYTES = 1 << 20;
 /** GTID-state markers of later files: mariadb-binlog would take the joined stream for one with missing history */
@@ -122,7 +117,7 @@ export async function filterEvents(segments: readonly FilterSegment[], out: Writ
     ? new TransactionMerger((e) => {
         push(e);
         events++;
-      }, () => checksum, (type) => ROW_EVENTS.has(type))
+      }, () => checksum)
     : undefined;
 
   /** Writes the held row event, ending the statement with it (flag set) or continuing it (flag cleared). */
@@ -216,7 +211,7 @@ export async function filterEvents(segments: readonly FilterSegment[], out: Writ
         if (merger) {
           if (type !== EventType.FORMAT_DESCRIPTION && !NOT_REPLAYED.has(type)) {
             merger.event(type, buf.subarray(begin, begin + size));
-            if (ROW_EVENTS.has(type)) rowEvents++;
+            if (isRowsEvent(type)) rowEvents++;
           }
         } else if (!tables) {
           if (type === EventType.FORMAT_DESCRIPTION || NOT_REPLAYED.has(type)) {
@@ -225,7 +220,7 @@ export async function filterEvents(segments: readonly FilterSegment[], out: Writ
           } else {
             if (run < 0) run = begin;
             events++;
-            if (ROW_EVENTS.has(type)) rowEvents++;
+            if (isRowsEvent(type)) rowEvents++;
           }
         } else {
           handleForTables(tables, type, timestamp, buf, begin, size, file, at);
@@ -283,7 +278,7 @@ export async function filterEvents(segments: readonly FilterSegment[], out: Writ
       events++;
       return;
     }
-    if (ROW_EVENTS.has(type)) {
+    if (isRowsEvent(type)) {
       const id = buf.readUIntLE(begin + EVENT_HEADER_LENGTH, 6);
       const map = maps.get(id);
       if (!map) return;

@@ -15,7 +15,7 @@
  * non-transactional table's COMMIT query, a transaction over the size limit) ends the group and
  * passes through byte for byte.
  */
-import { CHECKSUM_LENGTH, EVENT_HEADER_LENGTH, EventType, crc32 } from '../../binlog/binlog-event.js';
+import { CHECKSUM_LENGTH, EVENT_HEADER_LENGTH, EventType, crc32, isRowsEvent } from '../../binlog/binlog-event.js';
 
 const GROUP_BYTES = 1 << 20;
 const STMT_END_F = 0x1;
@@ -36,7 +36,6 @@ export class TransactionMerger {
   constructor(
     private readonly push: (event: Buffer) => void,
     private readonly checksum: () => boolean,
-    private readonly isRowEvent: (type: number) => boolean,
   ) {}
 
   /** One event of the replay, in order; `raw` stays valid (a view of a chunk that is not reused). */
@@ -52,7 +51,7 @@ export class TransactionMerger {
       this.push(raw);
       return;
     }
-    if (type === EventType.TABLE_MAP || type === EventType.ANNOTATE_ROWS || this.isRowEvent(type)) {
+    if (type === EventType.TABLE_MAP || type === EventType.ANNOTATE_ROWS || isRowsEvent(type)) {
       this.#trx.push(raw);
       this.#trxBytes += raw.length;
       if (this.#trxBytes > GROUP_BYTES) this.#passThrough();
