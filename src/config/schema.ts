@@ -302,6 +302,18 @@ export const restoreSchema = strict({
   timezone: z.string().min(1).default('UTC'),
 });
 
+/** How full dumps are taken (every tier). */
+export const dumpSchema = strict({
+  /** snapshot: backup-stage (MariaDB), ftwrl, single (lock-free, one connection), rds (no FTWRL) */
+  mode: z.enum(['backup-stage', 'ftwrl', 'single', 'rds']).default('backup-stage'),
+  /** tables dumped at once, each on its own connection of the snapshot */
+  concurrency: int(1, 64).default(2),
+  /** auto: zstd when the zstd program is installed (about 4x less CPU than gzip), else gzip */
+  compression: z.enum(['auto', 'zstd', 'gzip']).default('auto'),
+  /** uncompressed SQL per data file */
+  chunkSize: size({ min: 64 * KiB, max: 4 * GiB }).default(64 * MiB),
+});
+
 export const configSchema = strict({
   source: sourceSchema,
   archiver: archiverSchema,
@@ -311,6 +323,7 @@ export const configSchema = strict({
   /** Amazon RDS point-in-time restores (`restore table --from rds`, `rds cleanup`) */
   rds: rdsSchema.optional(),
   restore: restoreSchema.prefault({}),
+  dump: dumpSchema.prefault({}),
   /** default: the `schedules/` directory next to the config file; relative paths are from there too */
   schedulesDir: z.string().min(1).optional(),
   log: strict({
@@ -328,6 +341,7 @@ export type SourceConfig = z.output<typeof sourceSchema>;
 export type ArchiverConfig = z.output<typeof archiverSchema>;
 export type RdsConfig = z.output<typeof rdsSchema>;
 export type RestoreConfig = z.output<typeof restoreSchema>;
+export type DumpConfig = z.output<typeof dumpSchema>;
 export type LoginConfig = z.output<typeof loginSchema>;
 export type LogConfig = z.output<typeof configSchema>['log'];
 

@@ -1,30 +1,40 @@
 /**
- * The per-table content checksum, `rowsum-sha256-v1`: for every row, sha256 over a canonical encoding
- * of its raw column values (the bytes `selectSql` returns: per column 0xFF for NULL, or 0x00, a
- * 4-byte big-endian length and the bytes); the table checksum is the sum of those row digests as
- * 256-bit integers, modulo 2^256.
+ * The per-table content checksum: for every row a hash of the row's raw column values (as the dump's
+ * `selectSql` returns them), and for the table the sum of those row hashes as big-endian integers,
+ * modulo 2^bits. Two versions exist, named in the digest and in dump.json's checksumAlgorithm:
+ * - `rowsum-mm3-v2` (new dumps): MurmurHash3_x86_128, seed 0, as h1..h4 (row-hash.ts), of the row
+ *   exactly as the text protocol sends it (text-row.ts: per column 0xFB for NULL, or a minimal
+ *   length-encoded integer and the bytes). Pure JS over bytes the connection already holds: no copy
+ *   per value and no native call per row, which made v1's sha256 the largest cost of a dump.
+ * - `rowsum-sha256-v1` (dumps written before): sha256 of a canonical encoding (per column 0xFF for
+ *   NULL, or 0x00, a 32-bit big-endian length and the bytes). Still verified, so older dumps load
+ *   checked.
  *
  * The sum makes it independent of row order, so tables without a primary key (and any table read in
  * another order) check the same; duplicate rows count as many times as they occur (a multiset hash,
  * unlike XOR). It detects accidental differences (a lost, changed, extra or duplicated row); it is
- * not meant to resist a forger who can choose rows. Generated columns are included (they are read,
- * never inserted), so a differently computed STORED/VIRTUAL value is caught too.
+ * not meant to resist a forger who can choose rows, and neither hash is needed for that: every file
+ * is also sha256-checked against dump.json. Generated columns are included (they are read, never
+ * inserted), so a differently computed STORED/VIRTUAL value is caught too.
  */
 import * as crypto from 'node:crypto';
+import { murmur3x86_128 } from './row-hash.js';
+import { textRowToV1 } from './text-row.js';
 
-export const CHECKSUM_ALGORITHM = 'rowsum-sha256-v1' as const;
+export type ChecksumAlgorithm = 'rowsum-sha256-v1' | 'rowsum-mm3-v2';
 
-const NULL_MARK = Buffer.from([0xff]);
-// rows encoding to more than this are hashed piecewise instead of copied into the scratch buffer
-const COPY_LIMIT = 64 * 1024;
+/** what new dumps record */
+export const CHECKSUM_ALGORITHM: ChecksumAlgorithm = 'rowsum-mm3-v2';
+
+const WORDS: Record<ChecksumAlgorithm, number> = { 'rowsum-sha256-v1': 8, 'rowsum-mm3-v2': 4 };
+
+export function isChecksumAlgorithm(s: unknown): s is ChecksumAlgorithm {
+  return typeof s === 'string' && Object.hasOwn(WORDS, s);
+}
 
 type OneShot = (algorithm: string, data: Uint8Array, outputEncoding: 'buffer') => Buffer;
 
-/**
- * crypto.hash (Node ≥ 20.12, 21.7) hashes a buffer in one native call: per row that costs about a
- * third less than createHash + update + digest, and a dump hashes every row. Used only when it
- * gives the same digest as createHash (checked once).
- */
+/** crypto.hash (Node ≥ 20.12) hashes a buffer in one native call; used when it matches createHash */
 const oneShot: OneShot | undefined = (() => {
   const hash = (crypto as unknown as { hash?: OneShot }).hash;
   if (typeof hash !== 'function') return undefined;
@@ -38,64 +48,42 @@ const oneShot: OneShot | undefined = (() => {
 })();
 
 export class RowChecksum {
-  readonly #acc = new Uint32Array(8);
+  readonly algorithm: ChecksumAlgorithm;
+  readonly #acc: Uint32Array;
+  readonly #row: Uint32Array;
+  #scratch = Buffer.allocUnsafe(0);
   #rows = 0;
-  readonly #head = Buffer.alloc(5);
-  #scratch = Buffer.allocUnsafe(4096);
 
-  add(row: readonly (Buffer | null)[]): void {
-    let size = 0;
-    for (const v of row) size += v === null ? 1 : 5 + v.length;
-    this.#sum(size <= COPY_LIMIT ? this.#oneBuffer(row, size) : this.#piecewise(row));
-    this.#rows++;
+  constructor(algorithm: ChecksumAlgorithm = CHECKSUM_ALGORITHM) {
+    this.algorithm = algorithm;
+    this.#acc = new Uint32Array(WORDS[algorithm]);
+    this.#row = new Uint32Array(WORDS[algorithm]);
   }
 
-  /** Adds a row given as its canonical encoding (what `add` hashes). */
-  addEncoded(encoded: Buffer): void {
-    this.#sum(oneShot ? oneShot('sha256', encoded, 'buffer') : crypto.createHash('sha256').update(encoded).digest());
-    this.#rows++;
+  /** Adds the text-protocol row `b[start, end)` of `columns` values. */
+  addTextRow(b: Buffer, start: number, end: number, columns: number): void {
+    const row = this.#row;
+    if (this.algorithm === 'rowsum-mm3-v2') murmur3x86_128(b, start, end, row);
+    else {
+      const need = end - start + 4 * columns;
+      if (this.#scratch.length < need) this.#scratch = Buffer.allocUnsafe(Math.max(need, 2 * this.#scratch.length));
+      const data = this.#scratch.subarray(0, textRowToV1(b, start, columns, this.#scratch));
+      const d = oneShot ? oneShot('sha256', data, 'buffer') : crypto.createHash('sha256').update(data).digest();
+      for (let i = 0; i < 8; i++) row[i] = d.readUInt32BE(i * 4);
+    }
+    this.merge(row, 1);
   }
 
   /** Adds a partial sum of `rows` rows computed elsewhere (the sum is order-independent). */
   merge(acc: Uint32Array, rows: number): void {
+    const mine = this.#acc;
     let carry = 0;
-    for (let i = 7; i >= 0; i--) {
-      const sum = this.#acc[i]! + acc[i]! + carry;
-      this.#acc[i] = sum >>> 0;
+    for (let i = mine.length - 1; i >= 0; i--) {
+      const sum = mine[i]! + acc[i]! + carry;
+      mine[i] = sum >>> 0;
       carry = sum > 0xffffffff ? 1 : 0;
     }
     this.#rows += rows;
-  }
-
-  /** the whole canonical encoding in one buffer, hashed in one call */
-  #oneBuffer(row: readonly (Buffer | null)[], size: number): Buffer {
-    if (size > this.#scratch.length) this.#scratch = Buffer.allocUnsafe(Math.max(size, 2 * this.#scratch.length));
-    const b = this.#scratch;
-    const n = encodeRowInto(b, 0, row);
-    const data = b.subarray(0, n);
-    return oneShot ? oneShot('sha256', data, 'buffer') : crypto.createHash('sha256').update(data).digest();
-  }
-
-  #piecewise(row: readonly (Buffer | null)[]): Buffer {
-    const h = crypto.createHash('sha256');
-    for (const v of row) {
-      if (v === null) h.update(NULL_MARK);
-      else {
-        this.#head[0] = 0;
-        this.#head.writeUInt32BE(v.length, 1);
-        h.update(this.#head).update(v);
-      }
-    }
-    return h.digest();
-  }
-
-  #sum(d: Buffer): void {
-    let carry = 0;
-    for (let i = 7; i >= 0; i--) {
-      const sum = this.#acc[i]! + d.readUInt32BE(i * 4) + carry;
-      this.#acc[i] = sum >>> 0;
-      carry = sum > 0xffffffff ? 1 : 0;
-    }
   }
 
   get rows(): number {
@@ -105,28 +93,6 @@ export class RowChecksum {
   digest(): string {
     let hex = '';
     for (const w of this.#acc) hex += w.toString(16).padStart(8, '0');
-    return `${CHECKSUM_ALGORITHM}:${hex}`;
+    return `${this.algorithm}:${hex}`;
   }
-}
-
-/**
- * Writes a row's canonical encoding (NULL: 0xff; a value: 0x00, 32-bit big-endian length, bytes)
- * into `b` at `n`; returns the end. `b` must have room: see the callers' size computation.
- */
-export function encodeRowInto(b: Buffer, n: number, row: readonly (Buffer | null)[]): number {
-  for (const v of row) {
-    if (v === null) {
-      b[n++] = 0xff;
-      continue;
-    }
-    const len = v.length;
-    b[n] = 0;
-    b[n + 1] = len >>> 24;
-    b[n + 2] = (len >>> 16) & 0xff;
-    b[n + 3] = (len >>> 8) & 0xff;
-    b[n + 4] = len & 0xff;
-    b.set(v, n + 5);
-    n += 5 + len;
-  }
-  return n;
 }

@@ -1,6 +1,5 @@
 import mysql from 'mysql2';
 import type { Connection as PromiseConnection } from 'mysql2/promise';
-import type { Readable } from 'node:stream';
 import { sourceConnectionError, sourcePoolOptions } from '../db/connect.js';
 import type { SourceOptions } from '../db/source-options.js';
 import { DUMP_SQL_MODE } from './types.js';
@@ -12,9 +11,9 @@ export type DumpConnectionOptions = Omit<SourceOptions, 'serverId'> & { serverId
 export interface DbSession {
   readonly raw: mysql.Connection;
   readonly q: PromiseConnection;
-  /** streams rows as arrays of raw Buffers (null for NULL); use with character_set_results = binary */
-  streamRaw(sql: string): Readable;
   end(): Promise<void>;
+  /** closes the connection at once, mid-result too (end() then does nothing) */
+  destroy(): void;
 }
 
 export async function openSession(opts: DumpConnectionOptions): Promise<DbSession> {
@@ -35,15 +34,17 @@ export async function openSession(opts: DumpConnectionOptions): Promise<DbSessio
   return {
     raw,
     q,
-    streamRaw(sql: string): Readable {
-      // typeCast false: the parser hands out each field's bytes directly, without the per-field
-      // wrapper and closure a typeCast function costs (same values as rawTypeCast)
-      return raw.query({ sql, rowsAsArray: true, typeCast: false }).stream({ highWaterMark: 256 });
-    },
     async end(): Promise<void> {
       if (ended) return;
       ended = true;
       await q.end().catch(() => raw.destroy());
+    },
+    destroy(): void {
+      if (ended) return;
+      ended = true;
+      // the socket itself: mysql2's destroy() only half-closes, and the server may still be sending rows
+      (raw as unknown as { stream?: { destroy(): void } }).stream?.destroy();
+      raw.destroy();
     },
   };
 }

@@ -3,6 +3,6 @@ export { loadDump, readDumpManifest, checksumTable, type LoadDumpOptions, type L
 export { listDumps, type DumpSummary } from './list-dumps.js';
 export { openSnapshot, type Snapshot, type SnapshotOptions } from './snapshot.js';
 export type { DumpConnectionOptions } from './connection.js';
-export { CHECKSUM_ALGORITHM, RowChecksum } from './checksum.js';
+export { CHECKSUM_ALGORITHM, RowChecksum, type ChecksumAlgorithm } from './checksum.js';
 export { hasZstd } from './codec.js';
 export * from './types.js';

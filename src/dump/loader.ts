@@ -15,13 +15,13 @@
  *   rewritten to `new`. (textual, best effort); table DDL and data are unqualified.
  */
 import { createHash } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DumpError, DumpIntegrityError, DumpMismatchError, describeError, isAbortError, throwIfAborted } from '../errors.js';
 import { ByteCounter } from '../storage/byte-counter.js';
 import type { Storage } from '../storage/storage.js';
-import type { RowChecksum } from './checksum.js';
-import { OffloadedChecksum } from './checksum-pool.js';
+import { isChecksumAlgorithm, type ChecksumAlgorithm, type RowChecksum } from './checksum.js';
+import { RowBatches } from './row-workers.js';
+import { queryRowPackets } from './row-packets.js';
 import { compressionOfKey, decompressor } from './codec.js';
 import { selectSql } from './columns.js';
 import { openSession, type DbSession, type DumpConnectionOptions } from './connection.js';
@@ -105,6 +105,11 @@ export async function readDumpManifest(storage: Storage, prefix: string, signal?
   if (manifest.format !== DUMP_FORMAT_VERSION || manifest.tool !== 'mysql-archiver' || !Array.isArray(manifest.files)) {
     throw new DumpError(`${storage.name}: ${key} is not a dump manifest of format ${DUMP_FORMAT_VERSION}`, {
       hint: 'Load it with the version of mysql-archiver that wrote it.',
+    });
+  }
+  if (!isChecksumAlgorithm(manifest.checksumAlgorithm)) {
+    throw new DumpError(`${storage.name}: ${key} uses table checksum ${JSON.stringify(manifest.checksumAlgorithm)}, which this version does not know`, {
+      hint: 'Load it with the version of mysql-archiver that wrote it (or a newer one).',
     });
   }
   return manifest;
@@ -265,7 +270,7 @@ export async function loadDump(o: LoadDumpOptions): Promise<LoadReport> {
               const adds = deferred.get(t);
               if (adds) await exec(s, `ALTER TABLE ${quoteIdent(target)}.${quoteIdent(t.table)} ${adds.join(', ')}`, `adding the secondary keys of ${target}.${t.table}`);
               // checked as soon as its last chunk is in, while the other sessions go on loading
-              if (o.verify !== false) await verifyTable(s, r, t);
+              if (o.verify !== false) await verifyTable(s, r, t, manifest.checksumAlgorithm);
             }
           } catch (error) {
             failed ??= error;
@@ -331,7 +336,7 @@ export async function loadDump(o: LoadDumpOptions): Promise<LoadReport> {
       const vq = p.tables.filter((t) => loaded.get(t)!.ok === null);
       await Promise.all(
         sessions.map(async (s) => {
-          for (let t = vq.shift(); t; t = vq.shift()) await verifyTable(s, loaded.get(t)!, t);
+          for (let t = vq.shift(); t; t = vq.shift()) await verifyTable(s, loaded.get(t)!, t, manifest.checksumAlgorithm);
         }),
       );
     }
@@ -361,28 +366,22 @@ export async function loadDump(o: LoadDumpOptions): Promise<LoadReport> {
 }
 
 /** Reads a loaded table with the dump's SELECT and checksums it the same way. */
-async function verifyTable(s: DbSession, r: LoadedTable, t: DumpTableRecord): Promise<void> {
-  const sum = await checksumTable(s, r.targetDb, t);
+async function verifyTable(s: DbSession, r: LoadedTable, t: DumpTableRecord, algorithm: ChecksumAlgorithm): Promise<void> {
+  const sum = await checksumTable(s, r.targetDb, t, algorithm);
   r.rows = sum.rows;
   r.checksum = sum.digest();
   r.ok = r.rows === t.rows && r.checksum === t.checksum;
 }
 
-export async function checksumTable(s: DbSession, db: string, t: Pick<DumpTableRecord, 'table' | 'columns' | 'primaryKey'>): Promise<RowChecksum> {
-  const sum = new OffloadedChecksum();
+/** Reads a table with the dump's SELECT and sums it with `algorithm` (the dump's checksumAlgorithm). */
+export async function checksumTable(s: DbSession, db: string, t: Pick<DumpTableRecord, 'table' | 'columns' | 'primaryKey'>, algorithm: ChecksumAlgorithm): Promise<RowChecksum> {
+  const sum = new RowBatches(t.columns.length, algorithm);
   await s.q.query('SET SESSION character_set_results = binary');
   try {
-    await pipeline(
-      s.streamRaw(selectSql(db, t.table, t.columns, t.primaryKey)),
-      new Writable({
-        objectMode: true,
-        highWaterMark: 256,
-        write(row: (Buffer | null)[], _e, cb) {
-          if (sum.add(row)) cb();
-          else sum.drained().then(() => cb(), cb);
-        },
-      }),
-    );
+    await queryRowPackets(s, selectSql(db, t.table, t.columns, t.primaryKey), {
+      row: (b, start, end) => sum.add(b, start, end),
+      whenReady: (go, fail) => sum.drained().then(go, fail),
+    });
   } finally {
     await s.q.query('SET SESSION character_set_results = utf8mb4').catch(() => undefined);
   }

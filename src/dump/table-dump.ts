@@ -4,11 +4,13 @@ import { pipeline } from 'node:stream/promises';
 import { DumpError, describeError } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
 import { readColumns, readPrimaryKey, showCreateTable, type CatalogTable } from './catalog.js';
+import type { RowChecksum } from './checksum.js';
 import { ChunkSink } from './chunk-sink.js';
 import { extensionOf } from './codec.js';
 import { selectSql } from './columns.js';
 import type { DbSession } from './connection.js';
 import { InsertEncoder } from './insert-encoder.js';
+import { queryRowPackets } from './row-packets.js';
 import { keyName } from './names.js';
 import { DUMP_SQL_MODE, type DumpCompression, type DumpFileRecord, type DumpTableRecord } from './types.js';
 
@@ -60,9 +62,22 @@ export async function dumpTable(s: DbSession, t: CatalogTable, ctx: TableDumpCon
     signal: ctx.signal,
   });
   await s.q.query('SET SESSION character_set_results = binary');
+  let reading = true;
+  const failEncoder = (error: unknown) => {
+    encoder.destroy(error as Error);
+    throw error;
+  };
+  const rows = queryRowPackets(s, selectSql(t.db, t.table, columns, primaryKey), encoder, ctx.signal).then(() => encoder.finish().catch(failEncoder), failEncoder);
+  rows.then(
+    () => (reading = false),
+    () => (reading = false),
+  );
+  let sum: RowChecksum;
   try {
-    await pipeline(s.streamRaw(selectSql(t.db, t.table, columns, primaryKey)), encoder, sink, { signal: ctx.signal });
+    [, sum] = await Promise.all([pipeline(encoder, sink, { signal: ctx.signal }), rows]);
   } catch (error) {
+    // a result cut short cannot be skipped cheaply: the session goes with it
+    if (reading) s.destroy();
     const errno = (error as { errno?: number }).errno;
     if (errno === 1412) {
       throw new DumpError(`table ${t.db}.${t.table} changed its definition during the dump (DDL while dumping)`, {
@@ -75,7 +90,6 @@ export async function dumpTable(s: DbSession, t: CatalogTable, ctx: TableDumpCon
   } finally {
     await s.q.query('SET SESSION character_set_results = utf8mb4').catch(() => undefined);
   }
-  const sum = await encoder.checksum.finish();
   for (const f of sink.files) ctx.addFile(f);
   return {
     db: t.db,

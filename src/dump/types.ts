@@ -11,6 +11,8 @@
  * Names in keys are percent-encoded (see `keyName`); keys in the manifest are relative to the dump's
  * prefix, so a dump can be copied to another storage or prefix as is.
  */
+import type { ChecksumAlgorithm } from './checksum.js';
+
 export const DUMP_FORMAT_VERSION = 1;
 export const DUMP_MANIFEST_NAME = 'dump.json';
 export const DEFAULT_DUMPS_ROOT = 'dumps';
@@ -54,7 +56,7 @@ export interface DumpTableRecord {
   table: string;
   engine: string | null;
   rows: number;
-  /** `rowsum-sha256-v1:<64 hex>`, see src/dump/checksum.ts */
+  /** `<checksumAlgorithm>:<hex>`, see src/dump/checksum.ts */
   checksum: string;
   /**
    * true when the rows are those of the snapshot: InnoDB tables always; non-transactional tables
@@ -108,7 +110,8 @@ export interface DumpManifest {
   server: { version: string; serverId: string; hostname: string | null };
   compression: DumpCompression;
   chunkBytes: number;
-  checksumAlgorithm: 'rowsum-sha256-v1';
+  /** how the tables' checksums were computed: see src/dump/checksum.ts */
+  checksumAlgorithm: ChecksumAlgorithm;
   /** session settings the data files assume (each data file also starts with them) */
   session: { timeZone: '+00:00'; sqlMode: string; charset: 'utf8mb4' };
   databases: DumpDatabaseRecord[];

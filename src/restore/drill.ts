@@ -85,7 +85,7 @@ export async function runDrill(config: Config, schedules: readonly Schedule[], d
       const session = await openSession(login);
       try {
         for (const t of manifest.tables) {
-          const sum = await checksumTable(session, t.db, t);
+          const sum = await checksumTable(session, t.db, t, manifest.checksumAlgorithm);
           if (sum.rows !== t.rows || sum.digest() !== t.checksum) {
             result.mismatches.push(`${t.db}.${t.table}: ${sum.rows} rows after replay, dump ${next.dump.dumpId} recorded ${t.rows}${sum.digest() !== t.checksum ? ' (checksum differs)' : ''}`);
           }

@@ -1,7 +1,8 @@
 import type { Config } from '../config/schema.js';
 import type { Schedule } from '../config/schedules.js';
 import { sourceOptionsFromConfig } from '../db/source-from-config.js';
-import { describeError } from '../errors.js';
+import { ConfigError, describeError } from '../errors.js';
+import { hasZstd } from '../dump/codec.js';
 import { runDump, type DumpManifest } from '../dump/index.js';
 import { createManifest } from '../manifest/manifest.js';
 import type { Logger } from '../ops/logger.js';
@@ -26,6 +27,11 @@ export async function runTierDump(
   schedule: Schedule,
   deps: { logger: Logger; signal: AbortSignal; env: NodeJS.ProcessEnv; clock?: () => Date },
 ): Promise<TargetOutcome[]> {
+  if (config.dump.compression === 'zstd' && !hasZstd()) {
+    throw new ConfigError('dump.compression is zstd, but the zstd program is not installed', {
+      hint: 'Install zstd (Debian: apt-get install zstd), or set dump.compression to auto (gzip where zstd is missing) or gzip.',
+    });
+  }
   const source = await sourceOptionsFromConfig(config.source, deps.env);
   const outcomes: TargetOutcome[] = [];
   for (const target of schedule.targets) {
@@ -36,6 +42,10 @@ export async function runTierDump(
           source,
           storage,
           tier: schedule.tier,
+          mode: config.dump.mode,
+          concurrency: config.dump.concurrency,
+          compression: config.dump.compression,
+          chunkBytes: config.dump.chunkSize,
           ...(schedule.databases ? { databases: [...schedule.databases] } : {}),
           ...(schedule.exclude ? { exclude: [...schedule.exclude] } : {}),
           ...(schedule.users ? { users: true } : {}),

@@ -42,6 +42,8 @@ const INVALID: Case[] = [
   { name: 'port as text', change: (c) => (c.source.port = 'mysql'), key: 'source.port', fix: 'write a number' },
   { name: 'unknown archiver storage', change: (c) => (c.archiver.storage = 's3-mian'), key: 'archiver.storage', fix: 'did you mean "s3-main"?' },
   { name: 'spool smaller than two segments', change: (c) => (c.archiver.spoolMaxBytes = '300MiB'), key: 'archiver.spoolMaxBytes', fix: 'at least twice archiver.segment.maxBytes' },
+  { name: 'unknown dump codec', change: (c) => (c.dump = { compression: 'lz4' }), key: 'dump.compression', fix: '"auto"' },
+  { name: 'dump concurrency 0', change: (c) => (c.dump = { concurrency: 0 }), key: 'dump.concurrency', fix: 'must be at least 1' },
   { name: 'unparseable size', change: (c) => (c.archiver.segment.maxBytes = 'lots'), key: 'archiver.segment.maxBytes', fix: 'such as 512KiB, 256MiB' },
   { name: 'relative spoolDir', change: (c) => (c.archiver.spoolDir = 'spool'), key: 'archiver.spoolDir', fix: 'absolute path' },
   { name: 'stateDir inside spoolDir', change: (c, s) => (c.archiver.stateDir = join(s.dir, 'spool', 'state')), key: 'archiver.stateDir', fix: 'separate directories' },
@@ -117,6 +119,7 @@ schedulesDir: ../elsewhere
     expect(config.storages['s3']).toMatchObject({ prefix: 'a/b/' });
     expect(config.storages['dbx']).toMatchObject({ root: '', auth: { accessToken: { env: 'T' } } });
     expect(config.log).toEqual({ level: 'info', format: 'auto' });
+    expect(config.dump).toEqual({ mode: 'backup-stage', concurrency: 2, compression: 'auto', chunkSize: 64 * 1024 ** 2 });
     expect(config.schedulesDir).toBe('/etc/elsewhere');
     expect(config.configFile).toBe('/etc/mysql-archiver/config.yaml');
   });

@@ -56,7 +56,7 @@ async function writeDump(storage: Storage, tier: string, startedAt: Date): Promi
     format: 1, tool: 'mysql-archiver', dumpId, tier, prefix,
     startedAt: startedAt.toISOString(), finishedAt: startedAt.toISOString(), mode: 'single',
     snapshot: { coordinates: { file: 'mysql-bin.000001', position: 4 }, lockHeldMs: null, connections: 1 },
-    server: { version: 'sim', serverId: '1', hostname: null }, compression: 'gzip', chunkBytes: 1, checksumAlgorithm: 'rowsum-sha256-v1',
+    server: { version: 'sim', serverId: '1', hostname: null }, compression: 'gzip', chunkBytes: 1, checksumAlgorithm: 'rowsum-mm3-v2',
     session: { timeZone: '+00:00', sqlMode: '', charset: 'utf8mb4' }, databases: [], tables: [],
     files: [{ key: 'app.t.00001.sql.gz', size: data.length, sha256: sha256Hex(data) }], warnings: [],
   };

@@ -156,7 +156,7 @@ describe('restore table --from archive', () => {
     const disk = createLocalStorage({ path: join(rig.work, 'disk') });
     const [older, newest] = await listDumps(disk, 'daily');
     const manifest = JSON.parse(await readFile(join(rig.work, 'disk', newest!.prefix, 'dump.json'), 'utf8')) as { files: { key: string }[] };
-    const dataFile = manifest.files.find((f) => f.key.startsWith('app/billing.') && f.key.endsWith('.gz'))!.key;
+    const dataFile = manifest.files.find((f) => f.key.startsWith('app/billing.') && /\.sql\.(gz|zst)$/.test(f.key))!.key;
     const path = join(rig.work, 'disk', newest!.prefix, dataFile);
     const original = await readFile(path);
     const damaged = Buffer.from(original);

@@ -1,0 +1,134 @@
+/**
+ * The INSERT encoding from text-protocol rows is exactly `literal()` (columns.ts) for every column kind
+ * and awkward value, with the statement-size rule; the same through the worker threads over many
+ * batches (compared tuple by tuple, since statements also end at batch boundaries there).
+ */
+import { describe, expect, it } from 'vitest';
+import { insertHead, literal } from '../../src/dump/columns.js';
+import { insertPlan, InsertEncoder } from '../../src/dump/insert-encoder.js';
+import { encodeInserts } from '../../src/dump/sql-encode.js';
+import type { DumpColumn } from '../../src/dump/types.js';
+import { isUtf8 } from 'node:buffer';
+
+type Row = (Buffer | null)[];
+
+const columns: DumpColumn[] = [
+  { name: 'id', kind: 'num', charset: null, generated: false },
+  { name: 'f', kind: 'float', charset: null, generated: false },
+  { name: 'at', kind: 'temporal', charset: null, generated: false },
+  { name: 'bits', kind: 'bit', charset: null, generated: false },
+  { name: 'blob', kind: 'binary', charset: null, generated: false },
+  { name: 'u', kind: 'text', charset: 'utf8mb4', generated: false },
+  { name: 'u2', kind: 'text', charset: 'utf8mb4', generated: false },
+  { name: 'l1', kind: 'text', charset: 'latin1', generated: false },
+  { name: 'g', kind: 'text', charset: 'utf8mb4', generated: true },
+];
+
+const TEXTS = ['', 'plain ascii', "it's", 'back\\slash', 'nul\0byte', 'line\nfeed\r', 'ctrl-z\x1a', 'naïve ☃ 😀', "'", '\\'];
+
+function value(i: number, c: number, x: number): Buffer | null {
+  if ((i + c) % 11 === 0) return null;
+  switch (c) {
+    case 0:
+      return Buffer.from(String(i));
+    case 1:
+      return Buffer.from(`${x % 1000}.125e${x % 7}`);
+    case 2:
+      return Buffer.from('2024-02-29 23:59:59.000001');
+    case 3:
+      return Buffer.from([x & 0xff]);
+    case 4:
+      return i % 50 === 0 ? Buffer.alloc(70_000 + (x % 100), x & 0xff) : Buffer.from([0, 0x27, 0x5c, 0xff, x & 0xff]);
+    case 5:
+      return Buffer.from(TEXTS[x % TEXTS.length]!.repeat(1 + (x % 30)));
+    case 6:
+      // invalid UTF-8 in a utf8 column goes out in hex; lengths of 10/13/39/92 bytes are "special" bytes
+      return i % 7 === 0 ? Buffer.from([0xc3, 0x28, 0x41]) : Buffer.from('x'.repeat([10, 13, 39, 92, 200, 300][x % 6]!));
+    case 7:
+      return Buffer.from('caf\xe9', 'latin1');
+    default:
+      return Buffer.from('generated');
+  }
+}
+
+function rows(n: number): Row[] {
+  let x = 7;
+  return Array.from({ length: n }, (_, i) => columns.map((_, c) => value(i, c, (x = (Math.imul(x, 1103515245) + 12345) >>> 0))));
+}
+
+function textRow(row: Row): Buffer {
+  const parts: Buffer[] = [];
+  for (const v of row) {
+    if (v === null) parts.push(Buffer.from([0xfb]));
+    else if (v.length < 0xfb) parts.push(Buffer.from([v.length]), v);
+    else if (v.length < 0x10000) parts.push(Buffer.from([0xfc, v.length & 0xff, v.length >> 8]), v);
+    else parts.push(Buffer.from([0xfd, v.length & 0xff, (v.length >> 8) & 0xff, v.length >> 16]), v);
+  }
+  return Buffer.concat(parts);
+}
+
+/** statements as literal() and the cut rule make them, as a binary string */
+function reference(all: Row[], limit: number): string {
+  const head = insertHead('t', columns);
+  let out = '';
+  let tuples = 0;
+  let len = 0;
+  for (const r of all) {
+    const t = `(${r.flatMap((v, c) => (columns[c]!.generated ? [] : [literal(columns[c]!, v)])).join(',')})`;
+    if (tuples > 0 && len + t.length + 1 > limit) {
+      out += ';\n';
+      tuples = 0;
+      len = 0;
+    }
+    out += tuples === 0 ? head + t : `,${t}`;
+    tuples++;
+    len += t.length + 1;
+  }
+  return tuples > 0 ? `${out};\n` : out;
+}
+
+describe('INSERT encoding', () => {
+  it('writes exactly literal() with the statement cut rule, in one batch', () => {
+    const all = rows(400);
+    for (const limit of [1, 600, 100_000, 1 << 20]) {
+      const batch = Buffer.concat(all.flatMap((r) => [Buffer.from('hdr!'), textRow(r)]));
+      const sql = encodeInserts(batch, batch.length, all.length, insertPlan('t', columns, limit), isUtf8);
+      expect(sql.toString('latin1')).toBe(reference(all, limit));
+      expect(isUtf8(sql)).toBe(true);
+    }
+  });
+
+  it('refuses a batch whose rows do not hold the columns', () => {
+    const batch = Buffer.concat([Buffer.alloc(4), textRow(rows(1)[0]!)]);
+    expect(() => encodeInserts(batch.subarray(0, batch.length - 1), batch.length - 1, 1, insertPlan('t', columns, 1000), isUtf8)).toThrow(/did not hold 9 values/);
+  });
+
+  it('through the workers, over many batches: the same tuples in the same order, statements within the limit', async () => {
+    const all = rows(6000);
+    const limit = 200_000;
+    const encoder = new InsertEncoder('t', columns, limit);
+    const out: Buffer[] = [];
+    encoder.on('data', (b: Buffer) => out.push(b));
+    const ended = new Promise((resolve) => encoder.on('end', resolve));
+    // packets arrive back to back in socket reads of a few rows (copied in one piece) or alone
+    for (let i = 0; i < all.length; i += 1 + (i % 13)) {
+      const group = all.slice(i, i + 1 + (i % 13)).map(textRow);
+      const b = Buffer.concat(group.flatMap((row) => [Buffer.from('hdr!'), row]));
+      let at = 0;
+      for (const row of group) {
+        if (!encoder.row(b, at + 4, at + 4 + row.length)) await new Promise<void>((resolve, reject) => encoder.whenReady(resolve, reject));
+        at += 4 + row.length;
+      }
+    }
+    const sum = await encoder.finish();
+    await ended;
+    expect(sum.rows).toBe(all.length);
+    const head = insertHead('t', columns);
+    const tuplesOf = (sql: string) => sql.slice(head.length, -2).split(`;\n${head}`).join(',');
+    const got = Buffer.concat(out).toString('latin1');
+    expect(tuplesOf(got)).toBe(tuplesOf(reference(all, limit)));
+    for (const statement of got.split(';\n').slice(0, -1)) {
+      if (statement.length > limit + head.length) expect(statement.indexOf('),(')).toBe(-1);
+    }
+  });
+});
