@@ -3,9 +3,9 @@
  * INSERT encoding (sql-encode.ts).
  *
  * A dump (and a load's check) reads rows on one JS thread, which the connections' packets keep busy
- * already. Rows are copied, as the text protocol sent them (text-row.ts), into 1 MiB batches; a
- * batch goes to a worker, which sums it and (for a dump) encodes its INSERT statements, and sends
- * them back. The sum is order-independent, so partial sums simply add up: the digest is exactly
+ * already. Rows are copied, as the text protocol sent them (text-row.ts), into 512 KiB batches
+ * (smaller ones cost speed, larger ones memory); a batch goes to a worker, which sums it and (for a
+ * dump) encodes its INSERT statements, and sends them back. The sum is order-independent, so partial sums simply add up: the digest is exactly
  * RowChecksum's. Small tails are done in this thread, so small tables never touch a worker, and
  * nothing needs workers: without spare cores the same functions run here.
  *
@@ -20,7 +20,7 @@ import { murmur3x86_128 } from './row-hash.js';
 import { encodeInserts, type InsertPlan } from './sql-encode.js';
 import { textRowEnd, textRowToV1 } from './text-row.js';
 
-export const BATCH_BYTES = 1 << 20;
+export const BATCH_BYTES = 512 * 1024;
 /** each row in a batch follows 4 bytes that are not read (its packet header, as received) */
 export const ROW_HEAD = 4;
 /** batches of one table out at once: memory stays flat when the workers are slower than the rows */
@@ -36,6 +36,7 @@ ${textRowEnd.toString()}
 ${textRowToV1.toString()}
 const WAY_PLAIN = 0, WAY_QUOTED = 1, WAY_HEX = 2, WAY_TEXT = 3, WAY_TEXT_HEX = 4, WAY_SKIP = 5;
 ${encodeInserts.toString()}
+const scratch = {};
 const sha256 = typeof crypto.hash === 'function'
   ? (b) => crypto.hash('sha256', b, 'buffer')
   : (b) => crypto.createHash('sha256').update(b).digest();
@@ -63,9 +64,9 @@ parentPort.on('message', ({ seq, bytes, rows, columns, algorithm, plan }) => {
         carry = sum > 0xffffffff ? 1 : 0;
       }
     }
-    if (!plan) return parentPort.postMessage({ seq, acc });
-    const sql = ${encodeInserts.name}(buf, buf.length, rows, plan, isUtf8);
-    parentPort.postMessage({ seq, acc, sql }, [sql.buffer]);
+    if (!plan) return parentPort.postMessage({ seq, acc, bytes }, [bytes.buffer]);
+    const sql = ${encodeInserts.name}(buf, buf.length, rows, plan, isUtf8, scratch);
+    parentPort.postMessage({ seq, acc, sql, bytes }, [sql.buffer, bytes.buffer]);
   } catch (error) {
     parentPort.postMessage({ seq, error: String(error && error.stack || error) });
   }
@@ -88,7 +89,17 @@ interface Reply {
   seq: number;
   acc?: Uint32Array;
   sql?: Uint8Array;
+  /** the batch, handed back for reuse */
+  bytes?: Uint8Array;
   error?: string;
+}
+
+/** batch buffers back from the workers, reused so a dump does not allocate a buffer per batch */
+const freeBatches: ArrayBuffer[] = [];
+
+function newBatch(): Buffer {
+  const b = freeBatches.pop();
+  return b ? Buffer.from(b, 0, BATCH_BYTES) : Buffer.allocUnsafeSlow(BATCH_BYTES);
 }
 
 class PoolWorker {
@@ -100,7 +111,8 @@ class PoolWorker {
   constructor() {
     this.#worker = new Worker(WORKER_SOURCE, { eval: true });
     this.#worker.unref();
-    this.#worker.on('message', ({ seq, acc, sql, error }: Reply) => {
+    this.#worker.on('message', ({ seq, acc, sql, bytes, error }: Reply) => {
+      if (bytes && bytes.buffer.byteLength === BATCH_BYTES && freeBatches.length < 8) freeBatches.push(bytes.buffer as ArrayBuffer);
       const p = this.#pending.get(seq);
       this.#pending.delete(seq);
       if (this.#pending.size === 0) this.#worker.unref();
@@ -145,6 +157,8 @@ export function rowWorker(): PoolWorker | undefined {
   return pool[i];
 }
 
+const hereScratch: { arena?: Buffer } = {};
+
 /** What a worker does with a batch, done in this thread (tails, single cores). */
 export function runHere(buf: Buffer, rows: number, columns: number, sum: RowChecksum, plan?: InsertPlan): Buffer | undefined {
   let p = 0;
@@ -153,7 +167,7 @@ export function runHere(buf: Buffer, rows: number, columns: number, sum: RowChec
     p = textRowEnd(buf, p, columns);
     sum.addTextRow(buf, start, p, columns);
   }
-  return plan ? encodeInserts(buf, p, rows, plan, isUtf8) : undefined;
+  return plan ? encodeInserts(buf, p, rows, plan, isUtf8, hereScratch) : undefined;
 }
 
 /**
@@ -166,7 +180,7 @@ export class RowBatches {
   readonly #columns: number;
   readonly #plan: InsertPlan | undefined;
   readonly #onSql: (sql: Buffer) => void;
-  #batch: Buffer = Buffer.allocUnsafeSlow(BATCH_BYTES);
+  #batch: Buffer = newBatch();
   /** bytes of the batch taken, the pending span included */
   #used = 0;
   #rows = 0;
@@ -241,7 +255,7 @@ export class RowBatches {
     this.#copySpan();
     const buf = this.#batch.subarray(0, this.#used);
     const rows = this.#rows;
-    this.#batch = last ? Buffer.alloc(0) : Buffer.allocUnsafeSlow(BATCH_BYTES);
+    this.#batch = last ? Buffer.alloc(0) : newBatch();
     this.#used = 0;
     this.#rows = 0;
     // the tail is done here: a worker round trip would cost more than it

@@ -35,8 +35,12 @@ export interface InsertPlan {
   limit: number;
 }
 
-/** Encodes `rows` rows of `batch[0, len)`, each after 4 unread bytes (RowBatches' layout). */
-export function encodeInserts(batch: Uint8Array, len: number, rows: number, plan: InsertPlan, isUtf8: (b: Uint8Array) => boolean): Buffer {
+/**
+ * Encodes `rows` rows of `batch[0, len)`, each after 4 unread bytes (RowBatches' layout). The arena
+ * is kept in `scratch` for the next batch, so the statements come back in a buffer of their own,
+ * of their exact size.
+ */
+export function encodeInserts(batch: Uint8Array, len: number, rows: number, plan: InsertPlan, isUtf8: (b: Uint8Array) => boolean, scratch: { arena?: Buffer }): Buffer {
   const ways = plan.ways;
   const opens = plan.hexOpens;
   const head = plan.head;
@@ -46,7 +50,8 @@ export function encodeInserts(batch: Uint8Array, len: number, rows: number, plan
   // room a row may need at most: hex doubles a value and adds its opening, escaping at most doubles
   // it, and the row may start a statement; the arena grows when the next row might not fit
   const perValue = maxOpen + 6;
-  let a = Buffer.allocUnsafeSlow(len + Math.ceil(len * 1.25) + 4096 + head.length);
+  const want = len + Math.ceil(len * 1.25) + 4096 + head.length;
+  let a = scratch.arena !== undefined && scratch.arena.length >= want ? scratch.arena : Buffer.allocUnsafeSlow(want);
   a.set(batch.subarray(0, len), 0);
   const text = a.toString('latin1', 0, len);
   // bytes a text value cannot be copied as is for: the ones escaped, and any byte >= 0x80
@@ -187,5 +192,9 @@ export function encodeInserts(batch: Uint8Array, len: number, rows: number, plan
     a[o++] = 0x3b;
     a[o++] = 0x0a;
   }
-  return a.subarray(len, o);
+  // a huge row's arena is not kept
+  scratch.arena = a.length <= 16 * 1024 * 1024 ? a : undefined;
+  const out = Buffer.allocUnsafeSlow(o - len);
+  a.copy(out, 0, len, o);
+  return out;
 }
