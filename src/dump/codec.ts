@@ -9,7 +9,7 @@
  * is missing, and a dump written with it needs `zstd` to be loaded (the loader says so clearly).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import type { Readable, Writable } from 'node:stream';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import { DumpError } from '../errors.js';
@@ -65,6 +65,11 @@ function child(args: string[]): CodecStream {
   const proc = spawn('zstd', args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   proc.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d.slice(0, 2000)));
+  // Read stdout from the start: when a child exits, Node resumes any output stream nobody reads
+  // yet and the data is gone. A loader that spawns `zstd -d`, feeds it a small file and only then
+  // starts reading (after its START TRANSACTION) lost whole chunks that way, with exit code 0.
+  const output = new PassThrough({ highWaterMark: 1 << 16 });
+  proc.stdout.pipe(output);
   const done = new Promise<void>((resolve, reject) => {
     proc.on('error', reject);
     proc.on('close', (code) => (code === 0 ? resolve() : reject(new DumpError(`zstd ${args.join(' ')} exited ${code}: ${stderr.trim()}`))));
@@ -72,6 +77,7 @@ function child(args: string[]): CodecStream {
   // a failed child must fail the streams that feed or read it
   done.catch((error: unknown) => {
     proc.stdout.destroy(error as Error);
+    output.destroy(error as Error);
   });
-  return { input: proc.stdin, output: proc.stdout, done };
+  return { input: proc.stdin, output, done };
 }
