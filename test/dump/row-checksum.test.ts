@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { textRow } from '../support/text-row.js';
 import { RowChecksum, type ChecksumAlgorithm } from '../../src/dump/checksum.js';
 import { RowBatches } from '../../src/dump/row-workers.js';
 import { murmur3x86_128 } from '../../src/dump/row-hash.js';
@@ -27,17 +28,6 @@ function rows(n: number, seed = 1): Row[] {
   ]);
 }
 
-/** the text protocol's row: 0xFB for NULL, else the minimal length-encoded integer and the bytes */
-function textRow(row: Row): Buffer {
-  const parts: Buffer[] = [];
-  for (const v of row) {
-    if (v === null) parts.push(Buffer.from([0xfb]));
-    else if (v.length < 0xfb) parts.push(Buffer.from([v.length]), v);
-    else if (v.length < 0x10000) parts.push(Buffer.from([0xfc, v.length & 0xff, v.length >> 8]), v);
-    else parts.push(Buffer.from([0xfd, v.length & 0xff, (v.length >> 8) & 0xff, v.length >> 16]), v);
-  }
-  return Buffer.concat(parts);
-}
 
 /** rowsum-sha256-v1's canonical encoding, written independently of the code under test */
 function v1Encoding(row: Row): Buffer {

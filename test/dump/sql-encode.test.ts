@@ -4,6 +4,7 @@
  * batches (compared tuple by tuple, since statements also end at batch boundaries there).
  */
 import { describe, expect, it } from 'vitest';
+import { textRow } from '../support/text-row.js';
 import { insertHead, literal } from '../../src/dump/columns.js';
 import { insertPlan, InsertEncoder } from '../../src/dump/insert-encoder.js';
 import { encodeInserts } from '../../src/dump/sql-encode.js';
@@ -56,16 +57,6 @@ function rows(n: number): Row[] {
   return Array.from({ length: n }, (_, i) => columns.map((_, c) => value(i, c, (x = (Math.imul(x, 1103515245) + 12345) >>> 0))));
 }
 
-function textRow(row: Row): Buffer {
-  const parts: Buffer[] = [];
-  for (const v of row) {
-    if (v === null) parts.push(Buffer.from([0xfb]));
-    else if (v.length < 0xfb) parts.push(Buffer.from([v.length]), v);
-    else if (v.length < 0x10000) parts.push(Buffer.from([0xfc, v.length & 0xff, v.length >> 8]), v);
-    else parts.push(Buffer.from([0xfd, v.length & 0xff, (v.length >> 8) & 0xff, v.length >> 16]), v);
-  }
-  return Buffer.concat(parts);
-}
 
 /** statements as literal() and the cut rule make them, as a binary string */
 function reference(all: Row[], limit: number): string {
