@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib/install-deps.sh
 . scripts/lib/install-deps.sh
-install_debian_packages mariadb-server mariadb-client
+install_debian_packages mariadb-server mariadb-client zstd
 install_node_modules
 
 npm run --silent typecheck
