@@ -17,7 +17,14 @@ export interface DbSession {
 }
 
 export async function openSession(opts: DumpConnectionOptions): Promise<DbSession> {
-  const options = { ...sourcePoolOptions({ ...opts, serverId: opts.serverId ?? 0 }) };
+  const options = {
+    ...sourcePoolOptions({ ...opts, serverId: opts.serverId ?? 0 }),
+    // mysql2 scans every statement for placeholders even when no values are given; a load sends
+    // its whole dump as statements, and that scan was a fifth of its CPU
+    queryFormat(this: { config: { timezone?: string } }, sql: string, values: unknown): string {
+      return values === undefined || values === null || (Array.isArray(values) && values.length === 0) ? sql : mysql.format(sql, values as never, false, this.config.timezone as never);
+    },
+  };
   const raw = mysql.createConnection(options as mysql.ConnectionOptions);
   // an idle session that dies must not crash the process; the next query reports it
   raw.on('error', () => undefined);
