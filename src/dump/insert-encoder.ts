@@ -7,7 +7,7 @@
  * reader (the chunk sink) or the workers are behind; `whenReady` says when to send rows again.
  */
 import { Readable } from 'node:stream';
-import type { ChecksumAlgorithm, RowChecksum } from './checksum.js';
+import { CHECKSUM_ALGORITHM, type RowChecksum } from './checksum.js';
 import { insertHead, UTF8_CHARSETS } from './columns.js';
 import type { RowPacketSink } from './row-packets.js';
 import { RowBatches } from './row-workers.js';
@@ -40,11 +40,10 @@ export class InsertEncoder extends Readable implements RowPacketSink {
   /** the reader asked for more since a push last filled the buffer */
   #wanted = true;
   #resume: { go(): void; fail(error: unknown): void } | undefined;
-  #checksum: RowChecksum | undefined;
 
-  constructor(table: string, columns: readonly DumpColumn[], statementBytes: number, algorithm?: ChecksumAlgorithm) {
+  constructor(table: string, columns: readonly DumpColumn[], statementBytes: number) {
     super({ highWaterMark: 1 << 20 });
-    this.#batches = new RowBatches(columns.length, algorithm, insertPlan(table, columns, statementBytes), (sql) => {
+    this.#batches = new RowBatches(columns.length, CHECKSUM_ALGORITHM, insertPlan(table, columns, statementBytes), (sql) => {
       if (sql.length > 0 && !this.push(sql)) this.#wanted = false;
     });
   }
@@ -60,9 +59,9 @@ export class InsertEncoder extends Readable implements RowPacketSink {
 
   /** The rows are through: the last statements go out, then the end; resolves with the table's checksum. */
   async finish(): Promise<RowChecksum> {
-    this.#checksum = await this.#batches.finish();
+    const sum = await this.#batches.finish();
     this.push(null);
-    return this.#checksum;
+    return sum;
   }
 
   override _read(): void {

@@ -5,8 +5,8 @@
  * A dump (and a load's check) reads rows on one JS thread, which the connections' packets keep busy
  * already. Rows are copied, as the text protocol sent them (text-row.ts), into 512 KiB batches
  * (smaller ones cost speed, larger ones memory); a batch goes to a worker, which sums it and (for a
- * dump) encodes its INSERT statements, and sends them back. The sum is order-independent, so partial sums simply add up: the digest is exactly
- * RowChecksum's. Small tails are done in this thread, so small tables never touch a worker, and
+ * dump) encodes its INSERT statements, and sends them back. The sum is order-independent, so
+ * partial sums simply add up: the digest is exactly RowChecksum's. Small tails are done in this thread, so small tables never touch a worker, and
  * nothing needs workers: without spare cores the same functions run here.
  *
  * The workers are evaluated from a string holding the functions' own source, so they run the same
@@ -36,7 +36,8 @@ ${textRowEnd.toString()}
 ${textRowToV1.toString()}
 const WAY_PLAIN = 0, WAY_QUOTED = 1, WAY_HEX = 2, WAY_TEXT = 3, WAY_TEXT_HEX = 4, WAY_SKIP = 5;
 ${encodeInserts.toString()}
-const scratch = {};
+// the encoder's arena, kept from batch to batch
+const arena = {};
 const sha256 = typeof crypto.hash === 'function'
   ? (b) => crypto.hash('sha256', b, 'buffer')
   : (b) => crypto.createHash('sha256').update(b).digest();
@@ -46,15 +47,15 @@ parentPort.on('message', ({ seq, bytes, rows, columns, algorithm, plan }) => {
     const words = algorithm === 'rowsum-mm3-v2' ? 4 : 8;
     const acc = new Uint32Array(words);
     const row = new Uint32Array(words);
-    let scratch = Buffer.alloc(0);
+    let v1 = Buffer.alloc(0);
     let p = 0;
     for (let r = 0; r < rows; r++) {
       const start = (p += 4);
       p = ${textRowEnd.name}(buf, p, columns);
       if (words === 4) ${murmur3x86_128.name}(buf, start, p, row);
       else {
-        if (scratch.length < p - start + 4 * columns) scratch = Buffer.alloc(2 * (p - start + 4 * columns));
-        const d = sha256(scratch.subarray(0, ${textRowToV1.name}(buf, start, columns, scratch)));
+        if (v1.length < p - start + 4 * columns) v1 = Buffer.alloc(2 * (p - start + 4 * columns));
+        const d = sha256(v1.subarray(0, ${textRowToV1.name}(buf, start, columns, v1)));
         for (let i = 0; i < 8; i++) row[i] = d.readUInt32BE(i * 4);
       }
       let carry = 0;
@@ -65,7 +66,7 @@ parentPort.on('message', ({ seq, bytes, rows, columns, algorithm, plan }) => {
       }
     }
     if (!plan) return parentPort.postMessage({ seq, acc, bytes }, [bytes.buffer]);
-    const sql = ${encodeInserts.name}(buf, buf.length, rows, plan, isUtf8, scratch);
+    const sql = ${encodeInserts.name}(buf, buf.length, rows, plan, isUtf8, arena);
     parentPort.postMessage({ seq, acc, sql, bytes }, [sql.buffer, bytes.buffer]);
   } catch (error) {
     parentPort.postMessage({ seq, error: String(error && error.stack || error) });
@@ -157,7 +158,7 @@ export function rowWorker(): PoolWorker | undefined {
   return pool[i];
 }
 
-const hereScratch: { arena?: Buffer } = {};
+const hereArena: { arena?: Buffer } = {};
 
 /** What a worker does with a batch, done in this thread (tails, single cores). */
 export function runHere(buf: Buffer, rows: number, columns: number, sum: RowChecksum, plan?: InsertPlan): Buffer | undefined {
@@ -167,7 +168,7 @@ export function runHere(buf: Buffer, rows: number, columns: number, sum: RowChec
     p = textRowEnd(buf, p, columns);
     sum.addTextRow(buf, start, p, columns);
   }
-  return plan ? encodeInserts(buf, p, rows, plan, isUtf8, hereScratch) : undefined;
+  return plan ? encodeInserts(buf, p, rows, plan, isUtf8, hereArena) : undefined;
 }
 
 /**
