@@ -308,7 +308,7 @@ export const dumpSchema = strict({
   mode: z.enum(['backup-stage', 'ftwrl', 'single', 'rds']).default('backup-stage'),
   /** tables dumped at once, each on its own connection of the snapshot */
   concurrency: int(1, 64).default(2),
-  /** auto: zstd when the zstd program is installed (about 4x less CPU than gzip), else gzip */
+  /** auto: zstd when the zstd program is installed, else gzip (see src/dump/codec.ts) */
   compression: z.enum(['auto', 'zstd', 'gzip']).default('auto'),
   /** uncompressed SQL per data file */
   chunkSize: size({ min: 64 * KiB, max: 4 * GiB }).default(64 * MiB),

@@ -14,7 +14,7 @@ import { DumpError, throwIfAborted } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
 import { readCatalog, readObjects, showCreateDatabase, type Catalog, type CatalogTable } from './catalog.js';
 import { CHECKSUM_ALGORITHM } from './checksum.js';
-import { hasZstd } from './codec.js';
+import { chooseCompression } from './codec.js';
 import { openSession, type DbSession, type DumpConnectionOptions } from './connection.js';
 import { keyName, makeDumpId } from './names.js';
 import { isLockMode, openSnapshot } from './snapshot.js';
@@ -80,18 +80,12 @@ export async function runDump(o: RunDumpOptions): Promise<DumpManifest> {
   const logger = o.logger ?? silentDumpLogger;
   const mode = o.mode ?? 'backup-stage';
   const concurrency = Math.max(1, Math.floor(o.concurrency ?? 2));
-  const wantedCompression = o.compression ?? 'auto';
-  const compression: DumpCompression = wantedCompression === 'auto' ? (hasZstd() ? 'zstd' : 'gzip') : wantedCompression;
-  if (compression === 'zstd' && !hasZstd()) {
-    throw new DumpError('compression zstd needs the zstd program, which is not installed', { hint: 'Install zstd (Debian: apt-get install zstd) or use compression gzip.' });
-  }
+  const { compression, warning: compressionWarning } = chooseCompression(o.compression ?? 'auto');
   const startedAt = clock();
   const dumpId = makeDumpId(startedAt, randomBytes(2).toString('hex'));
   const prefix = dumpPrefix(o.root ?? DEFAULT_DUMPS_ROOT, o.tier, dumpId);
   const warnings: string[] = [];
-  if (wantedCompression === 'auto' && compression === 'gzip') {
-    warnings.push('the zstd program is not installed: this dump is compressed with gzip, which costs about 4x the CPU (install zstd: apt-get install zstd)');
-  }
+  if (compressionWarning) warnings.push(compressionWarning);
   const files: DumpFileRecord[] = [];
   const tables: DumpTableRecord[] = [];
   throwIfAborted(o.signal);

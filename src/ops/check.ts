@@ -5,8 +5,8 @@ import type { Config } from '../config/schema.js';
 import { connectSource } from '../db/connect.js';
 import { sourceOptionsFromConfig } from '../db/source-from-config.js';
 import { checkServer, type PreflightReport } from '../binlog/preflight.js';
-import { hasZstd } from '../dump/codec.js';
-import { ArchiverError, ConfigError, PreflightError, describeError } from '../errors.js';
+import { chooseCompression } from '../dump/codec.js';
+import { ArchiverError, PreflightError, describeError } from '../errors.js';
 import { hashStream } from '../storage/byte-counter.js';
 import { openStorage, type OpenStorageDeps } from '../storage/registry.js';
 import type { Storage } from '../storage/storage.js';
@@ -43,15 +43,8 @@ export interface CheckResult {
  * Bad server settings throw PreflightError (exit 2); an unreachable storage or server returns ok=false (exit 1).
  */
 export async function runCheck(config: Config, deps: CheckDeps): Promise<CheckResult> {
-  const zstd = (deps.hasZstd ?? hasZstd)();
-  if (config.dump.compression === 'zstd' && !zstd) {
-    throw new ConfigError('dump.compression is zstd, but the zstd program is not installed', {
-      hint: 'Install zstd (Debian: apt-get install zstd), or set dump.compression to auto (gzip where zstd is missing) or gzip.',
-    });
-  }
-  if (config.dump.compression === 'auto' && !zstd) {
-    deps.out('warn  dump.compression auto: the zstd program is not installed, so dumps use gzip (about 1.5x the time)\n      fix: apt-get install zstd');
-  } else deps.out(`ok    dump codec: ${config.dump.compression === 'gzip' ? 'gzip' : 'zstd'}`);
+  const codec = chooseCompression(config.dump.compression, deps.hasZstd);
+  deps.out(codec.warning ? `warn  dump.compression auto: ${codec.warning}` : `ok    dump codec: ${codec.compression}`);
   const storages = await Promise.all(
     Object.entries(config.storages).map(([name, storageConfig]) => probeStorage(name, () => openStorage(name, storageConfig, deps), deps)),
   );

@@ -1,8 +1,8 @@
 import type { Config } from '../config/schema.js';
 import type { Schedule } from '../config/schedules.js';
 import { sourceOptionsFromConfig } from '../db/source-from-config.js';
-import { ConfigError, describeError } from '../errors.js';
-import { hasZstd } from '../dump/codec.js';
+import { describeError } from '../errors.js';
+import { chooseCompression } from '../dump/codec.js';
 import { runDump, type DumpManifest } from '../dump/index.js';
 import { createManifest } from '../manifest/manifest.js';
 import type { Logger } from '../ops/logger.js';
@@ -27,11 +27,8 @@ export async function runTierDump(
   schedule: Schedule,
   deps: { logger: Logger; signal: AbortSignal; env: NodeJS.ProcessEnv; clock?: () => Date },
 ): Promise<TargetOutcome[]> {
-  if (config.dump.compression === 'zstd' && !hasZstd()) {
-    throw new ConfigError('dump.compression is zstd, but the zstd program is not installed', {
-      hint: 'Install zstd (Debian: apt-get install zstd), or set dump.compression to auto (gzip where zstd is missing) or gzip.',
-    });
-  }
+  // bad configuration fails the run once, with exit 2, instead of each target in turn
+  chooseCompression(config.dump.compression);
   const source = await sourceOptionsFromConfig(config.source, deps.env);
   const outcomes: TargetOutcome[] = [];
   for (const target of schedule.targets) {
