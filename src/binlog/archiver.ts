@@ -5,7 +5,7 @@ import { connectSource, sourcePoolOptions } from '../db/connect.js';
 import type { SourceOptions } from '../db/source-options.js';
 import { BinlogContinuityError, BinlogStreamError, describeError, isAbortError } from '../errors.js';
 import type { Logger } from '../ops/logger.js';
-import { EventType, type EventHeader } from './binlog-event.js';
+import { EventType } from './binlog-event.js';
 import { loadCheckpoint, saveCheckpoint, type Checkpoint } from './checkpoint.js';
 import { decideStart, describeGap, restartDecision, type Gap, type StartDecision, type StartFrom } from './continuity.js';
 import { createRawTailer, type RawTailer } from './raw-tailer.js';
@@ -170,12 +170,14 @@ export class BinlogArchiver {
       start: decision.start,
       heartbeatMs,
       logger: this.#o.logger,
-      onEvent: async (raw: Buffer, header: EventHeader, meta: EventMeta) => {
+      onEvents: async (events: Buffer[], meta: EventMeta) => {
         lastEventAt = this.#clock();
-        if (header.type === EventType.FORMAT_DESCRIPTION && raw.readUInt32LE(5) !== this.#checkpoint!.serverId) {
-          throw new BinlogContinuityError(`${this.#checkpoint!.next.file} was written by server_id ${raw.readUInt32LE(5)}, not ${this.#checkpoint!.serverId}`);
+        for (const raw of events) {
+          if (raw[4] === EventType.FORMAT_DESCRIPTION && raw.readUInt32LE(5) !== this.#checkpoint!.serverId) {
+            throw new BinlogContinuityError(`${this.#checkpoint!.next.file} was written by server_id ${raw.readUInt32LE(5)}, not ${this.#checkpoint!.serverId}`);
+          }
         }
-        await writer.write(raw, header, meta);
+        await writer.write(events, meta);
         const received = writer.position;
         if (received) this.#status.received = received;
       },

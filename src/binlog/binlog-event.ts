@@ -273,7 +273,9 @@ export class TransactionTracker {
       this.#state = isGroupStart(type) || isOutsideGroup(type) ? 'outside' : 'trx';
     }
     if (type === EventType.MARIADB_GTID) {
-      this.#state = (readMariadbGtid(raw, header).flags2 & GTID_FL_STANDALONE) !== 0 ? 'standalone' : 'trx';
+      // flags2 read in place: decoding the whole GTID (a BigInt and a string) once per transaction showed in catch-up profiles
+      if (raw.length < EVENT_HEADER_LENGTH + 13) throw new EventFormatError('gtid event too short');
+      this.#state = (raw[EVENT_HEADER_LENGTH + 12]! & GTID_FL_STANDALONE) !== 0 ? 'standalone' : 'trx';
       return;
     }
     if (type === EventType.GTID || type === EventType.ANONYMOUS_GTID) {

@@ -3,7 +3,7 @@ import type { Pool, PoolOptions } from 'mysql2';
 import ZongJi from '@vlasky/zongji';
 import { BinlogDisconnectedError, BinlogServerIdClashError, BinlogStreamError, describeError } from '../errors.js';
 import type { Logger } from '../ops/logger.js';
-import { parseEventHeader, type EventHeader } from './binlog-event.js';
+import { EVENT_HEADER_LENGTH, EventType } from './binlog-event.js';
 import type { BinlogPosition, EventMeta } from './segment-writer.js';
 
 /**
@@ -16,9 +16,11 @@ import type { BinlogPosition, EventMeta } from './segment-writer.js';
  * Command sending COM_BINLOG_DUMP (plus `SET @master_binlog_checksum`, `SET
  * @mariadb_slave_capability=4`, and flag 0x02 for Annotate_rows), with zongji kept for decoding only.
  *
- * Events are handed to onEvent one at a time, in order; while onEvent's promises lag behind by
- * more than `highWaterBytes`, the replication socket is paused, so memory stays bounded by the
- * largest event plus the high-water mark. The tailer never reconnects: a dropped connection is
+ * Events are handed to onEvents in batches (whatever arrived while the previous batch was being
+ * handled), in order; while the batches lag behind by more than `highWaterBytes`, the replication
+ * socket is paused, so memory stays bounded by the largest event plus the high-water mark. Batches,
+ * not one call per event: a catch-up streams a million small events a minute, and per-event
+ * promises and queue work were most of its CPU. The tailer never reconnects: a dropped connection is
  * reported once as a BinlogDisconnectedError and the caller restarts from its checkpoint.
  */
 
@@ -32,7 +34,11 @@ export interface RawTailerOptions {
   start: BinlogPosition;
   /** server heartbeat period when idle; default 30 000 ms; 0 turns heartbeats off */
   heartbeatMs?: number;
-  onEvent(raw: Buffer, header: EventHeader, meta: EventMeta): void | Promise<void>;
+  /**
+   * Takes the events received since the last call, in stream order, each exactly one event
+   * (header..CRC32; its size checked against its header). The next call waits for the returned promise.
+   */
+  onEvents(events: Buffer[], meta: EventMeta): void | Promise<void>;
   /** called at most once, after start() resolved; the stream is dead afterwards: call stop() */
   onError(error: BinlogStreamError): void;
   logger?: Logger;
@@ -55,6 +61,16 @@ const DEFAULT_HEARTBEAT_MS = 30_000;
 const DEFAULT_HIGH_WATER = 8 * 1024 * 1024;
 const STOP_TIMEOUT_MS = 3_000;
 const tappedClasses = new WeakSet<object>();
+/**
+ * The bulk of every stream. zongji's own handling of them is bookkeeping for its decoded-event API
+ * (resume position, current GTID), which this tailer never reads: they go to the tap only. Rotate,
+ * Format_description, Stop, Gtid_list and types zongji must warn about still pass through zongji.
+ */
+const TAP_ONLY = new Set<number>([
+  EventType.QUERY, EventType.XID, EventType.TABLE_MAP, EventType.HEARTBEAT, EventType.ANNOTATE_ROWS, EventType.MARIADB_GTID,
+  EventType.GTID, EventType.ANONYMOUS_GTID,
+  EventType.WRITE_ROWS_V1, EventType.UPDATE_ROWS_V1, EventType.DELETE_ROWS_V1, EventType.WRITE_ROWS, EventType.UPDATE_ROWS, EventType.DELETE_ROWS,
+]);
 
 interface MysqlPacket {
   buffer: Buffer;
@@ -82,7 +98,7 @@ class Tailer implements RawTailer {
   #stopping: Promise<void> | undefined;
   #failed = false;
   #checksum = false;
-  #queue: { raw: Buffer; header: EventHeader }[] = [];
+  #queue: Buffer[] = [];
   #queuedBytes = 0;
   #pumping = false;
   #paused = false;
@@ -172,11 +188,15 @@ class Tailer implements RawTailer {
     proto.binlogData = function (packet: MysqlPacket, connection: unknown) {
       if (zongji.connection === connection && !zongji.stopped) {
         if (packet.isEOF()) tailer.#opts.logger?.warn('binlog stream sent eof');
-        // byte 0 is the OK marker; the rest is the event exactly as in the file. A view, not a
-        // copy: net gives every socket read a fresh buffer and mysql2 concatenates split packets
-        // into new ones, so the bytes stay put until the writer has them on disk (the round-trip
-        // tests compare every archived byte with the server's file)
-        else if (!packet.isError()) tailer.#receive(packet.buffer.subarray(packet.offset + 1, packet.end));
+        else if (!packet.isError()) {
+          // byte 0 is the OK marker; the rest is the event exactly as in the file. A view, not a
+          // copy: net gives every socket read a fresh buffer and mysql2 concatenates split packets
+          // into new ones, so the bytes stay put until the writer has them on disk (the round-trip
+          // tests compare every archived byte with the server's file)
+          const raw = packet.buffer.subarray(packet.offset + 1, packet.end);
+          tailer.#receive(raw);
+          if (raw.length > 4 && TAP_ONLY.has(raw[4]!)) return proto.binlogData;
+        }
       }
       return original.call(this, packet, connection);
     };
@@ -185,34 +205,42 @@ class Tailer implements RawTailer {
   #receive(raw: Buffer): void {
     if (this.#failed) return;
     this.eventsReceived++;
-    let header: EventHeader;
-    try {
-      header = parseEventHeader(raw);
-      if (header.eventSize !== raw.length) throw new Error(`event header says ${header.eventSize} bytes, packet has ${raw.length}`);
-    } catch (error) {
-      this.#fail(new BinlogStreamError(`malformed binlog event: ${describeError(error)}`, { cause: error, retryable: true }));
+    const problem =
+      raw.length < EVENT_HEADER_LENGTH
+        ? `binlog event shorter than its header (${raw.length} bytes)`
+        : raw.readUInt32LE(9) !== raw.length
+          ? `event header says ${raw.readUInt32LE(9)} bytes, packet has ${raw.length}`
+          : undefined;
+    if (problem !== undefined) {
+      this.#fail(new BinlogStreamError(`malformed binlog event: ${problem}`, { retryable: true }));
       return;
     }
-    this.#queue.push({ raw, header });
+    this.#queue.push(raw);
     this.#queuedBytes += raw.length;
     if (!this.#paused && this.#queuedBytes > (this.#opts.highWaterBytes ?? DEFAULT_HIGH_WATER)) {
       this.#paused = true;
       this.#zongji?.connection?.pause();
     }
-    if (!this.#pumping) void this.#pump();
+    if (!this.#pumping) {
+      // from a microtask: mysql2 hands over every packet of a socket read before it runs, so the
+      // first batch is the whole read rather than its first event
+      this.#pumping = true;
+      queueMicrotask(() => void this.#pump());
+    }
   }
 
   async #pump(): Promise<void> {
-    this.#pumping = true;
     try {
-      for (let item = this.#queue.shift(); item && !this.#failed; item = this.#queue.shift()) {
-        this.#queuedBytes -= item.raw.length;
+      // a whole batch per turn, never shift(): V8's shift copies large arrays, and at 8 MiB of small
+      // events the queue holds ~100k entries (measured: 38 s of a 42 s catch-up of 0.5 GB)
+      for (let batch = this.#takeQueued(); batch.length > 0 && !this.#failed; batch = this.#takeQueued()) {
         try {
-          await this.#opts.onEvent(item.raw, item.header, { checksum: this.#checksum });
+          await this.#opts.onEvents(batch, { checksum: this.#checksum });
         } catch (error) {
           this.#fail(error);
           return;
         }
+        for (const raw of batch) this.#queuedBytes -= raw.length;
         if (this.#paused && this.#queuedBytes <= (this.#opts.highWaterBytes ?? DEFAULT_HIGH_WATER) / 2) {
           this.#paused = false;
           this.#zongji?.connection?.resume();
@@ -221,6 +249,12 @@ class Tailer implements RawTailer {
     } finally {
       this.#pumping = false;
     }
+  }
+
+  #takeQueued(): Buffer[] {
+    const batch = this.#queue;
+    this.#queue = [];
+    return batch;
   }
 
   #fail(error: unknown): void {

@@ -10,6 +10,7 @@ import {
   TransactionTracker,
   eventChecksumMatches,
   isArtificial,
+  parseEventHeader,
   readFormatDescriptionChecksumAlg,
   readMariadbGtid,
   readMysqlGtid,
@@ -95,8 +96,8 @@ export interface EventMeta {
 }
 
 export interface SegmentWriter {
-  /** events must come in stream order, one at a time */
-  write(raw: Buffer, header: EventHeader, meta: EventMeta): Promise<void>;
+  /** events in stream order, each one whole event (header..CRC32); the buffers must stay unchanged until sealed or closed */
+  write(events: readonly Buffer[], meta: EventMeta): Promise<void>;
   /** seals when maxSeconds passed and the stream is between transactions (call it on a timer) */
   tick(): Promise<SealedSegment | undefined>;
   /** seals what is open if between transactions (graceful shutdown) */
@@ -125,9 +126,14 @@ export async function createSegmentWriter(opts: SegmentWriterOptions): Promise<S
 
 interface OpenSegment {
   handle: FileHandle;
-  /** events not yet written: one write per WRITE_BATCH bytes instead of a syscall per event */
-  pending: Buffer[];
-  pendingBytes: number;
+  /**
+   * Events are copied into `buf` and written (and hashed) a full buffer at a time: one syscall and
+   * one hash call per WRITE_BATCH bytes instead of per event. `spare` is the other buffer, which
+   * the write in flight may still be reading.
+   */
+  buf: Buffer;
+  used: number;
+  spare: Buffer;
   /** bytes written since the last background datasync was started */
   unsynced: number;
   /** a datasync running in the background, so the fsync at the seal has little left to flush */
@@ -142,8 +148,9 @@ interface OpenSegment {
   openedAt: number;
   minTs: number;
   maxTs: number;
-  gtidFirst?: string;
-  gtidLast?: string;
+  /** the first and last GTID events, decoded only at the seal */
+  gtidFirst?: Buffer;
+  gtidLast?: Buffer;
 }
 
 const NO_CONTENT = -1;
@@ -169,6 +176,8 @@ class Writer implements SegmentWriter {
   #tracker = new TransactionTracker();
   #open: OpenSegment | undefined;
   #checkpoint: BinlogPosition | undefined;
+  /** the two write buffers, handed from segment to segment (the previous one has finished writing) */
+  #buffers: [Buffer, Buffer] = [Buffer.allocUnsafeSlow(WRITE_BATCH), Buffer.allocUnsafeSlow(WRITE_BATCH)];
 
   constructor(opts: SegmentWriterOptions, tmpDir: string) {
     if (!(opts.maxSeconds > 0) || !(opts.maxBytes > 0)) throw new RangeError('maxSeconds and maxBytes must be positive');
@@ -185,8 +194,14 @@ class Writer implements SegmentWriter {
     return this.#checkpoint && { ...this.#checkpoint };
   }
 
-  write(raw: Buffer, header: EventHeader, meta: EventMeta): Promise<void> {
-    return this.#run(() => this.#write(raw, header, meta));
+  write(events: readonly Buffer[], meta: EventMeta): Promise<void> {
+    return this.#run(async () => {
+      for (const raw of events) {
+        // most events are handled without a promise: only seals, segment opens and full write buffers wait
+        const waiting = this.#write(raw, parseEventHeader(raw), meta);
+        if (waiting !== undefined) await waiting;
+      }
+    });
   }
 
   tick(): Promise<SealedSegment | undefined> {
@@ -216,7 +231,7 @@ class Writer implements SegmentWriter {
     return next;
   }
 
-  async #write(raw: Buffer, header: EventHeader, meta: EventMeta): Promise<void> {
+  #write(raw: Buffer, header: EventHeader, meta: EventMeta): Promise<unknown> | undefined {
     if (raw.length !== header.eventSize) {
       throw this.#error(`event size ${header.eventSize} in the header but ${raw.length} bytes received`);
     }
@@ -224,20 +239,20 @@ class Writer implements SegmentWriter {
       // the server only idles between transactions, which confirms a pending MySQL DDL boundary
       if (this.#tracker.boundaryBefore(header)) {
         this.#tracker.accept(header, raw, meta.checksum);
-        if (this.#due(0)) await this.#seal(this.#dueReason());
+        if (this.#due(0)) return this.#seal(this.#dueReason());
       }
-      return;
+      return undefined;
     }
     if (header.type === EventType.ROTATE && isArtificial(header)) return this.#fakeRotate(readRotate(raw, meta.checksum));
     if (this.#file === undefined) throw this.#error('the stream did not start with a rotate event naming the file');
     if (header.type === EventType.FORMAT_DESCRIPTION && header.logPos === 0) {
       // re-sent on a resume mid-file: not file content, but the header of later segments
       this.#takeFde(raw, meta);
-      return;
+      return undefined;
     }
     if (isArtificial(header)) {
       this.#opts.logger?.debug('skipping artificial binlog event', { type: header.type, file: this.#file });
-      return;
+      return undefined;
     }
     if (this.#fileEnded) throw this.#error(`event of type ${header.type} after the end of ${this.#file}`, this.#pos);
     if (header.type === EventType.FORMAT_DESCRIPTION) {
@@ -256,23 +271,33 @@ class Writer implements SegmentWriter {
     if (meta.checksum && !eventChecksumMatches(raw)) throw this.#error('event checksum mismatch', start, end);
 
     if (this.#open && this.#open.events > 0 && this.#tracker.boundaryBefore(header) && this.#due(raw.length)) {
-      await this.#seal(this.#dueReason());
+      return this.#seal(this.#dueReason()).then(() => this.#accept(raw, header, meta, start));
     }
-    this.#tracker.accept(header, raw, meta.checksum);
-    await this.#append(raw, header, start);
-    this.#pos = end;
+    return this.#accept(raw, header, meta, start);
+  }
 
+  /** Appends a checked event at `start`; seals after it when it ends the file or a due segment. */
+  #accept(raw: Buffer, header: EventHeader, meta: EventMeta, start: number): Promise<unknown> | undefined {
+    if (!this.#open) return this.#openSegment(start).then(() => this.#accept(raw, header, meta, start));
+    this.#tracker.accept(header, raw, meta.checksum);
+    const writing = this.#append(this.#open, raw, header);
+    this.#pos = start + raw.length;
+
+    let seal: SealReason | undefined;
     if (header.type === EventType.ROTATE) {
-      if (!this.#tracker.atBoundary) throw this.#error('rotate event inside a transaction', start, end);
+      if (!this.#tracker.atBoundary) throw this.#error('rotate event inside a transaction', start, this.#pos);
       this.#rotatedTo = readRotate(raw, meta.checksum).nextFile;
       this.#fileEnded = true;
-      await this.#seal('rotate');
+      seal = 'rotate';
     } else if (header.type === EventType.STOP) {
       this.#fileEnded = true;
-      await this.#seal('stop');
+      seal = 'stop';
     } else if (this.#tracker.atBoundary && this.#due(0)) {
-      await this.#seal(this.#dueReason());
+      seal = this.#dueReason();
     }
+    if (seal === undefined) return writing;
+    const reason = seal;
+    return writing === undefined ? this.#seal(reason) : writing.then(() => this.#seal(reason));
   }
 
   async #fakeRotate(rotate: { nextFile: string; position: number }): Promise<void> {
@@ -314,45 +339,31 @@ class Writer implements SegmentWriter {
     this.#fdeServerId = raw.readUInt32LE(5);
   }
 
-  async #append(raw: Buffer, header: EventHeader, start: number): Promise<void> {
-    let seg = this.#open;
-    if (!seg) {
-      seg = await this.#openSegment(start);
-      this.#open = seg;
-    }
-    // the tailer hands over a buffer of its own, so keeping a reference until the write is safe
-    seg.pending.push(raw);
-    seg.pendingBytes += raw.length;
-    if (seg.pendingBytes >= WRITE_BATCH) await startFlush(seg);
-    seg.hash.update(raw);
-    seg.size += raw.length;
+  #append(seg: OpenSegment, raw: Buffer, header: EventHeader): Promise<void> | undefined {
     if (seg.events === NO_CONTENT) {
       seg.events = 0;
       seg.openedAt = this.#clock();
     }
     seg.events++;
     const ts = header.timestamp * 1000;
-    seg.minTs = Math.min(seg.minTs, ts);
-    seg.maxTs = Math.max(seg.maxTs, ts);
-    const gtid =
-      header.type === EventType.MARIADB_GTID
-        ? readMariadbGtid(raw, header).text
-        : header.type === EventType.GTID
-          ? readMysqlGtid(raw)
-          : undefined;
-    if (gtid !== undefined) {
-      seg.gtidFirst ??= gtid;
-      seg.gtidLast = gtid;
+    if (ts < seg.minTs) seg.minTs = ts;
+    if (ts > seg.maxTs) seg.maxTs = ts;
+    if (header.type === EventType.MARIADB_GTID || header.type === EventType.GTID) {
+      seg.gtidFirst ??= raw;
+      seg.gtidLast = raw;
     }
+    return appendBytes(seg, raw);
   }
 
-  async #openSegment(start: number): Promise<OpenSegment> {
+  async #openSegment(start: number): Promise<void> {
     const tmpPath = join(this.#tmpDir, `${randomBytes(8).toString('hex')}.part`);
     const handle = await open(tmpPath, 'wx');
+    const [buf, spare] = this.#buffers;
     const seg: OpenSegment = {
       handle,
-      pending: [],
-      pendingBytes: 0,
+      buf,
+      used: 0,
+      spare,
       unsynced: 0,
       syncing: undefined,
       writing: undefined,
@@ -366,12 +377,9 @@ class Writer implements SegmentWriter {
       maxTs: -Infinity,
     };
     const prefix = start === BINLOG_HEADER_SIZE ? [BINLOG_MAGIC] : [BINLOG_MAGIC, this.#fde!];
-    for (const part of prefix) {
-      await writeAll(handle, part);
-      seg.hash.update(part);
-      seg.size += part.length;
-    }
-    return seg;
+    // both fit in an empty buffer: an FDE is about 250 bytes
+    for (const part of prefix) void appendBytes(seg, part);
+    this.#open = seg;
   }
 
   #due(incoming: number): boolean {
@@ -400,6 +408,8 @@ class Writer implements SegmentWriter {
     } finally {
       await seg.handle.close();
     }
+    const gtidFirst = seg.gtidFirst && gtidText(seg.gtidFirst);
+    const gtidLast = seg.gtidLast && gtidText(seg.gtidLast);
     await mkdirDurable(dirname(path));
     await rename(seg.tmpPath, path);
     await fsyncDir(dirname(path));
@@ -413,8 +423,8 @@ class Writer implements SegmentWriter {
       endPos: this.#pos,
       firstEventTime: seg.minTs,
       lastEventTime: seg.maxTs,
-      ...(seg.gtidFirst !== undefined && { gtidFirst: seg.gtidFirst }),
-      ...(seg.gtidLast !== undefined && { gtidLast: seg.gtidLast }),
+      ...(gtidFirst !== undefined && { gtidFirst }),
+      ...(gtidLast !== undefined && { gtidLast }),
       serverId: this.#fdeServerId,
       size: seg.size,
       sha256: seg.hash.digest('hex'),
@@ -457,17 +467,42 @@ class Writer implements SegmentWriter {
   }
 }
 
-/** Waits for the batch in flight, then starts writing the pending one without waiting for it. */
+/** Copies an event into the write buffer; when it is full, waits for the write in flight and starts the next. */
+function appendBytes(seg: OpenSegment, raw: Buffer): Promise<void> | undefined {
+  seg.size += raw.length;
+  if (raw.length <= seg.buf.length - seg.used) {
+    seg.buf.set(raw, seg.used);
+    seg.used += raw.length;
+    return undefined;
+  }
+  return startFlush(seg).then(() => {
+    if (raw.length <= seg.buf.length) {
+      seg.buf.set(raw, 0);
+      seg.used = raw.length;
+      return undefined;
+    }
+    // larger than a buffer: written from where it is (the caller keeps it unchanged)
+    return startWrite(seg, raw);
+  });
+}
+
+/** Starts writing the filled part of the buffer without waiting for it; continues filling the other one. */
 async function startFlush(seg: OpenSegment): Promise<void> {
+  if (seg.used === 0) return;
+  await startWrite(seg, seg.buf.subarray(0, seg.used));
+  // the write just awaited was the spare's: it is free again
+  const written = seg.buf;
+  seg.buf = seg.spare;
+  seg.spare = written;
+  seg.used = 0;
+}
+
+/** Waits for the write in flight (one at a time keeps the file in order), then hashes `data` and starts writing it. */
+async function startWrite(seg: OpenSegment, data: Buffer): Promise<void> {
   await seg.writing;
-  if (seg.pendingBytes === 0) return;
-  // writev hands the events to the kernel as they are: no concatenated copy of the batch
-  const chunks = seg.pending;
-  const bytes = seg.pendingBytes;
-  seg.pending = [];
-  seg.pendingBytes = 0;
-  const writing = writevAll(seg.handle, chunks).then(() => afterWrite(seg, bytes));
-  // a failed write is reported by the next startFlush/flushPending that awaits it
+  seg.hash.update(data);
+  const writing = writeAll(seg.handle, data).then(() => afterWrite(seg, data.length));
+  // a failed write is reported by the next startWrite/flushPending that awaits it
   writing.catch(() => undefined);
   seg.writing = writing;
 }
@@ -494,25 +529,16 @@ function afterWrite(seg: OpenSegment, bytes: number): void {
   }
 }
 
-async function writevAll(handle: FileHandle, buffers: Buffer[]): Promise<void> {
-  let rest = buffers;
-  // the kernel takes at most IOV_MAX (1024) buffers per call and may write less than asked
-  while (rest.length > 0) {
-    const batch = rest.slice(0, 1024);
-    let { bytesWritten } = await handle.writev(batch);
-    let i = 0;
-    while (i < batch.length && bytesWritten >= batch[i]!.length) bytesWritten -= batch[i++]!.length;
-    const partial = i < batch.length && bytesWritten > 0 ? [batch[i]!.subarray(bytesWritten)] : [];
-    rest = [...partial, ...batch.slice(i + partial.length), ...rest.slice(batch.length)];
-  }
-}
-
 async function writeAll(handle: FileHandle, buf: Buffer): Promise<void> {
   let off = 0;
   while (off < buf.length) {
     const { bytesWritten } = await handle.write(buf, off, buf.length - off, null);
     off += bytesWritten;
   }
+}
+
+function gtidText(raw: Buffer): string | undefined {
+  return raw.readUInt8(4) === EventType.MARIADB_GTID ? readMariadbGtid(raw).text : readMysqlGtid(raw);
 }
 
 /** mkdir -p, then fsync every directory that gained an entry, so the new path survives a power cut */

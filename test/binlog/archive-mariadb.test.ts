@@ -44,7 +44,7 @@ async function startArchiver(start: { file: string; position: number }): Promise
     serverId: 9001,
     start,
     heartbeatMs: 250,
-    onEvent: (raw, header, meta) => writer.write(raw, header, meta),
+    onEvents: (events, meta) => writer.write(events, meta),
     onError: (error) => streamErrors.push(error),
   });
   await tailer.start();
