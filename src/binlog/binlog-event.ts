@@ -197,24 +197,30 @@ export function classifyQuery(text: string): QueryKind {
   return 'other';
 }
 
-const CRC_TABLE = (() => {
+/**
+ * A table-driven CRC-32 (ISO-HDLC, as the binlog uses) for Node versions without zlib.crc32;
+ * `value` continues a previous result. Self-contained: the digest worker runs it from its source.
+ */
+export function makeCrc32(): (data: Uint8Array, value?: number) => number {
   const table = new Int32Array(256);
   for (let n = 0; n < 256; n++) {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
     table[n] = c;
   }
-  return table;
-})();
+  return (data, value = 0) => {
+    let c = ~value;
+    for (let i = 0; i < data.length; i++) c = table[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
+    return (c ^ -1) >>> 0;
+  };
+}
 
 const nativeCrc32 = (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32;
+const jsCrc32 = nativeCrc32 ? undefined : makeCrc32();
 
 /** CRC-32 (ISO-HDLC, as the binlog uses); zlib's native one where Node has it (>= 20.15). */
 export function crc32(data: Uint8Array): number {
-  if (nativeCrc32) return nativeCrc32(data) >>> 0;
-  let c = -1;
-  for (let i = 0; i < data.length; i++) c = CRC_TABLE[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ -1) >>> 0;
+  return nativeCrc32 ? nativeCrc32(data) >>> 0 : jsCrc32!(data);
 }
 
 /**

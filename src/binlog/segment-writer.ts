@@ -1,5 +1,5 @@
-import { createHash, randomBytes, type Hash } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { BinlogContinuityError } from '../errors.js';
 import type { Logger } from '../ops/logger.js';
@@ -19,6 +19,7 @@ import {
 } from './binlog-event.js';
 import { compareBinlogFiles, segmentObjectName } from './segment-name.js';
 import { fsyncDir } from '../fs/durable.js';
+import { SegmentFile, WriteBuffers } from './segment-file.js';
 
 /**
  * Turns the raw event stream of one source into sealed segments, each a valid binlog file.
@@ -125,25 +126,11 @@ export async function createSegmentWriter(opts: SegmentWriterOptions): Promise<S
 }
 
 interface OpenSegment {
-  handle: FileHandle;
-  /**
-   * Events are copied into `buf` and written (and hashed) a full buffer at a time: one syscall and
-   * one hash call per WRITE_BATCH bytes instead of per event. `spare` is the other buffer, which
-   * the write in flight may still be reading.
-   */
-  buf: Buffer;
-  used: number;
-  spare: Buffer;
-  /** bytes written since the last background datasync was started */
-  unsynced: number;
-  /** a datasync running in the background, so the fsync at the seal has little left to flush */
-  syncing: Promise<void> | undefined;
-  /** the batch being written: events keep arriving while the kernel copies the previous batch */
-  writing: Promise<void> | undefined;
+  file: SegmentFile;
   tmpPath: string;
   startPos: number;
-  hash: Hash;
-  size: number;
+  /** bytes before the server's: the magic, and the Format_description when startPos > 4 */
+  prefixBytes: number;
   events: number;
   openedAt: number;
   minTs: number;
@@ -154,8 +141,8 @@ interface OpenSegment {
 }
 
 const NO_CONTENT = -1;
-const WRITE_BATCH = 1024 * 1024;
-const BACKGROUND_SYNC_BYTES = 16 * 1024 * 1024;
+/** one filling, the others being written and hashed */
+const WRITE_BUFFERS = 4;
 
 class Writer implements SegmentWriter {
   readonly #opts: SegmentWriterOptions;
@@ -176,8 +163,7 @@ class Writer implements SegmentWriter {
   #tracker = new TransactionTracker();
   #open: OpenSegment | undefined;
   #checkpoint: BinlogPosition | undefined;
-  /** the two write buffers, handed from segment to segment (the previous one has finished writing) */
-  #buffers: [Buffer, Buffer] = [Buffer.allocUnsafeSlow(WRITE_BATCH), Buffer.allocUnsafeSlow(WRITE_BATCH)];
+  readonly #buffers = new WriteBuffers(WRITE_BUFFERS);
 
   constructor(opts: SegmentWriterOptions, tmpDir: string) {
     if (!(opts.maxSeconds > 0) || !(opts.maxBytes > 0)) throw new RangeError('maxSeconds and maxBytes must be positive');
@@ -268,7 +254,6 @@ class Writer implements SegmentWriter {
     if (header.logPos !== 0 && header.logPos !== end % 2 ** 32) {
       throw this.#error(`event claims to end at ${header.logPos} but the stream is at ${start}+${raw.length}`, start, end);
     }
-    if (meta.checksum && !eventChecksumMatches(raw)) throw this.#error('event checksum mismatch', start, end);
 
     if (this.#open && this.#open.events > 0 && this.#tracker.boundaryBefore(header) && this.#due(raw.length)) {
       return this.#seal(this.#dueReason()).then(() => this.#accept(raw, header, meta, start));
@@ -280,7 +265,7 @@ class Writer implements SegmentWriter {
   #accept(raw: Buffer, header: EventHeader, meta: EventMeta, start: number): Promise<unknown> | undefined {
     if (!this.#open) return this.#openSegment(start).then(() => this.#accept(raw, header, meta, start));
     this.#tracker.accept(header, raw, meta.checksum);
-    const writing = this.#append(this.#open, raw, header);
+    const writing = this.#append(this.#open, raw, header, meta.checksum);
     this.#pos = start + raw.length;
 
     let seal: SealReason | undefined;
@@ -339,7 +324,7 @@ class Writer implements SegmentWriter {
     this.#fdeServerId = raw.readUInt32LE(5);
   }
 
-  #append(seg: OpenSegment, raw: Buffer, header: EventHeader): Promise<void> | undefined {
+  #append(seg: OpenSegment, raw: Buffer, header: EventHeader, check: boolean): Promise<void> | undefined {
     if (seg.events === NO_CONTENT) {
       seg.events = 0;
       seg.openedAt = this.#clock();
@@ -352,40 +337,28 @@ class Writer implements SegmentWriter {
       seg.gtidFirst ??= raw;
       seg.gtidLast = raw;
     }
-    return appendBytes(seg, raw);
+    // the CRC32 trailer is checked by the digest worker; a bad one fails the segment before its seal
+    return seg.file.append(raw, check);
   }
 
   async #openSegment(start: number): Promise<void> {
     const tmpPath = join(this.#tmpDir, `${randomBytes(8).toString('hex')}.part`);
-    const handle = await open(tmpPath, 'wx');
-    const [buf, spare] = this.#buffers;
-    const seg: OpenSegment = {
-      handle,
-      buf,
-      used: 0,
-      spare,
-      unsynced: 0,
-      syncing: undefined,
-      writing: undefined,
-      tmpPath,
-      startPos: start,
-      hash: createHash('sha256'),
-      size: 0,
-      events: NO_CONTENT,
-      openedAt: 0,
-      minTs: Infinity,
-      maxTs: -Infinity,
-    };
     const prefix = start === BINLOG_HEADER_SIZE ? [BINLOG_MAGIC] : [BINLOG_MAGIC, this.#fde!];
-    // both fit in an empty buffer: an FDE is about 250 bytes
-    for (const part of prefix) void appendBytes(seg, part);
-    this.#open = seg;
+    const prefixBytes = prefix.reduce((n, part) => n + part.length, 0);
+    const file = await SegmentFile.create(tmpPath, this.#buffers, (fileOffset, size) => {
+      const from = start + fileOffset - prefixBytes;
+      return this.#error('event checksum mismatch', from, from + size);
+    });
+    // the FDE's checksum was checked when it arrived
+    for (const part of prefix) await file.append(part, false);
+    this.#open = { file, tmpPath, startPos: start, prefixBytes, events: NO_CONTENT, openedAt: 0, minTs: Infinity, maxTs: -Infinity };
   }
 
   #due(incoming: number): boolean {
     const seg = this.#open;
     if (!seg || seg.events <= 0) return false;
-    return this.#clock() - seg.openedAt >= this.#opts.maxSeconds * 1000 || seg.size + incoming > this.#opts.maxBytes || seg.size >= this.#opts.maxBytes;
+    const size = seg.file.size;
+    return this.#clock() - seg.openedAt >= this.#opts.maxSeconds * 1000 || size + incoming > this.#opts.maxBytes || size >= this.#opts.maxBytes;
   }
 
   #dueReason(): SealReason {
@@ -401,12 +374,12 @@ class Writer implements SegmentWriter {
     const source = this.#opts.source ?? `server-${this.#fdeServerId}`;
     const name = segmentObjectName({ source, serverFile: file, startPos: seg.startPos, endPos: this.#pos });
     const path = join(this.#opts.dir, ...name.split('/'));
+    let sha256: string;
     try {
-      await flushPending(seg);
-      await seg.syncing;
-      await seg.handle.sync();
-    } finally {
-      await seg.handle.close();
+      sha256 = await seg.file.finish();
+    } catch (error) {
+      await rm(seg.tmpPath, { force: true });
+      throw error;
     }
     const gtidFirst = seg.gtidFirst && gtidText(seg.gtidFirst);
     const gtidLast = seg.gtidLast && gtidText(seg.gtidLast);
@@ -426,8 +399,8 @@ class Writer implements SegmentWriter {
       ...(gtidFirst !== undefined && { gtidFirst }),
       ...(gtidLast !== undefined && { gtidLast }),
       serverId: this.#fdeServerId,
-      size: seg.size,
-      sha256: seg.hash.digest('hex'),
+      size: seg.file.size,
+      sha256,
       events: seg.events,
       reason,
       fileComplete,
@@ -450,10 +423,7 @@ class Writer implements SegmentWriter {
     const seg = this.#open;
     this.#open = undefined;
     if (!seg) return;
-    await seg.writing?.catch(() => undefined);
-    await seg.syncing;
-    await seg.handle.close().catch(() => undefined);
-    await rm(seg.tmpPath, { force: true });
+    await seg.file.discard();
   }
 
   #error(message: string, from?: number, to?: number): BinlogContinuityError {
@@ -464,76 +434,6 @@ class Writer implements SegmentWriter {
       ...(to !== undefined && { to }),
       hint: 'Nothing past the last sealed segment was archived. Restart the archiver from its checkpoint; if this repeats, the source changed under it (failover, RESET MASTER, purged binlogs) and a fresh full dump is needed.',
     });
-  }
-}
-
-/** Copies an event into the write buffer; when it is full, waits for the write in flight and starts the next. */
-function appendBytes(seg: OpenSegment, raw: Buffer): Promise<void> | undefined {
-  seg.size += raw.length;
-  if (raw.length <= seg.buf.length - seg.used) {
-    seg.buf.set(raw, seg.used);
-    seg.used += raw.length;
-    return undefined;
-  }
-  return startFlush(seg).then(() => {
-    if (raw.length <= seg.buf.length) {
-      seg.buf.set(raw, 0);
-      seg.used = raw.length;
-      return undefined;
-    }
-    // larger than a buffer: written from where it is (the caller keeps it unchanged)
-    return startWrite(seg, raw);
-  });
-}
-
-/** Starts writing the filled part of the buffer without waiting for it; continues filling the other one. */
-async function startFlush(seg: OpenSegment): Promise<void> {
-  if (seg.used === 0) return;
-  await startWrite(seg, seg.buf.subarray(0, seg.used));
-  // the write just awaited was the spare's: it is free again
-  const written = seg.buf;
-  seg.buf = seg.spare;
-  seg.spare = written;
-  seg.used = 0;
-}
-
-/** Waits for the write in flight (one at a time keeps the file in order), then hashes `data` and starts writing it. */
-async function startWrite(seg: OpenSegment, data: Buffer): Promise<void> {
-  await seg.writing;
-  seg.hash.update(data);
-  const writing = writeAll(seg.handle, data).then(() => afterWrite(seg, data.length));
-  // a failed write is reported by the next startWrite/flushPending that awaits it
-  writing.catch(() => undefined);
-  seg.writing = writing;
-}
-
-/** Everything appended is written (not yet synced). */
-async function flushPending(seg: OpenSegment): Promise<void> {
-  await startFlush(seg);
-  await seg.writing;
-}
-
-function afterWrite(seg: OpenSegment, bytes: number): void {
-  seg.unsynced += bytes;
-  if (seg.unsynced >= BACKGROUND_SYNC_BYTES && !seg.syncing) {
-    // the kernel writes back while events keep arriving; a failure here surfaces at the seal's sync
-    seg.unsynced = 0;
-    seg.syncing = seg.handle.datasync().then(
-      () => {
-        seg.syncing = undefined;
-      },
-      () => {
-        seg.syncing = undefined;
-      },
-    );
-  }
-}
-
-async function writeAll(handle: FileHandle, buf: Buffer): Promise<void> {
-  let off = 0;
-  while (off < buf.length) {
-    const { bytesWritten } = await handle.write(buf, off, buf.length - off, null);
-    off += bytesWritten;
   }
 }
 

@@ -1,4 +1,4 @@
-import { ArchiverError, UsageError, describeError } from '../errors.js';
+import { UsageError, describeError } from '../errors.js';
 import { runCheck } from '../ops/check.js';
 import { runDemo } from '../demo/run-demo.js';
 import { runDaemon } from '../daemon/run-daemon.js';

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DumpError, throwIfAborted } from '../errors.js';
+import { throwIfAborted } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
 import { readCatalog, readObjects, showCreateDatabase, type Catalog, type CatalogTable } from './catalog.js';
 import { CHECKSUM_ALGORITHM } from './checksum.js';

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BINLOG_MAGIC, EventType, LOG_EVENT_ARTIFICIAL_F, LOG_EVENT_BINLOG_IN_USE_F, crc32, parseEventHeader } from '../../src/binlog/binlog-event.js';
+import { BINLOG_MAGIC, EventType, LOG_EVENT_ARTIFICIAL_F, LOG_EVENT_BINLOG_IN_USE_F, crc32 } from '../../src/binlog/binlog-event.js';
 import { createSegmentWriter, type SealedSegment } from '../../src/binlog/segment-writer.js';
 import { BinlogContinuityError } from '../../src/errors.js';
 
