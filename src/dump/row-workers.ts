@@ -17,7 +17,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { CHECKSUM_ALGORITHM, RowChecksum, type ChecksumAlgorithm } from './checksum.js';
 import { murmur3x86_128 } from './row-hash.js';
-import { encodeInserts, type InsertPlan } from './sql-encode.js';
+import { encodeInserts, nextSpecialByte, type InsertPlan } from './sql-encode.js';
 import { textRowEnd, textRowToV1 } from './text-row.js';
 
 export const BATCH_BYTES = 512 * 1024;
@@ -35,6 +35,7 @@ ${murmur3x86_128.toString()}
 ${textRowEnd.toString()}
 ${textRowToV1.toString()}
 const WAY_PLAIN = 0, WAY_QUOTED = 1, WAY_HEX = 2, WAY_TEXT = 3, WAY_TEXT_HEX = 4, WAY_SKIP = 5;
+${nextSpecialByte.toString()}
 ${encodeInserts.toString()}
 // the encoder's arena, kept from batch to batch
 const arena = {};

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { textRow } from '../support/text-row.js';
 import { insertHead, literal } from '../../src/dump/columns.js';
 import { insertPlan, InsertEncoder } from '../../src/dump/insert-encoder.js';
-import { encodeInserts } from '../../src/dump/sql-encode.js';
+import { encodeInserts, nextSpecialByte } from '../../src/dump/sql-encode.js';
 import type { DumpColumn } from '../../src/dump/types.js';
 import { isUtf8 } from 'node:buffer';
 
@@ -124,5 +124,31 @@ describe('INSERT encoding', () => {
     for (const statement of got.split(';\n').slice(0, -1)) {
       if (statement.length > limit + head.length) expect(statement.indexOf('),(')).toBe(-1);
     }
+  });
+});
+
+describe('the special-byte scan', () => {
+  it('finds the same byte as a byte-by-byte search, at every alignment and for every byte value', () => {
+    const special = (x: number) => x >= 0x80 || [0x00, 0x0a, 0x0d, 0x5c, 0x27, 0x1a].includes(x);
+    const b = Buffer.alloc(64);
+    const words = new Int32Array(b.buffer, b.byteOffset, 16);
+    let checked = 0;
+    for (let x = 0; x < 256; x++) {
+      for (let at = 0; at < 24; at++) {
+        // plain bytes around one byte of value x, searched from several starts and to several ends
+        b.fill(0x41);
+        b[at] = x;
+        for (const from of [0, 1, 2, 3, 5, at]) {
+          for (const end of [at, at + 1, 40, 64]) {
+            const expected = special(x) && at >= from && at < end ? at : Math.max(from, end);
+            if (from > end) continue;
+            expect(nextSpecialByte(b, words, from, end)).toBe(expected);
+            expect(nextSpecialByte(b, undefined, from, end)).toBe(expected);
+            checked++;
+          }
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(20_000);
   });
 });
