@@ -47,6 +47,12 @@ export class PreflightError extends ArchiverError {
   override readonly exitCode = ExitCode.usage;
 }
 
+/** Another running mysql-archiver holds the state or spool directory: exit 2, nothing changed. */
+export class InstanceLockedError extends ArchiverError {
+  override readonly code = 'E_LOCKED';
+  override readonly exitCode = ExitCode.usage;
+}
+
 /** Base of every storage failure. `retryable` tells the retry wrapper whether another attempt may help. */
 export class StorageError extends ArchiverError {
   override readonly code: string = 'E_STORAGE';

@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { BinlogArchiver, type ArchiverStatus } from '../binlog/archiver.js';
 import { describeGap } from '../binlog/continuity.js';
 import { assertServerReady, checkServer } from '../binlog/preflight.js';
@@ -6,6 +7,8 @@ import { gapObjectKey, segmentRecord } from '../binlog/segment-record.js';
 import type { Config } from '../config/schema.js';
 import { connectSource } from '../db/connect.js';
 import { sourceOptionsFromConfig } from '../db/source-from-config.js';
+import type { SourceOptions } from '../db/source-options.js';
+import { acquireInstanceLock } from '../fs/instance-lock.js';
 import { describeError } from '../errors.js';
 import { createManifest } from '../manifest/manifest.js';
 import type { Logger } from '../ops/logger.js';
@@ -63,6 +66,18 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<void>
     await conn.end().catch(() => undefined);
   }
 
+  const { archiver: a } = config;
+  // one daemon per state and spool directory (instance-lock.ts); refused with exit 2 before anything is written
+  const locks = [await acquireInstanceLock(a.stateDir)];
+  try {
+    if (resolve(a.spoolDir) !== resolve(a.stateDir)) locks.push(await acquireInstanceLock(a.spoolDir));
+    await runLocked(config, deps, source, clock);
+  } finally {
+    for (const lock of locks.reverse()) await lock.release();
+  }
+}
+
+async function runLocked(config: Config, deps: DaemonDeps, source: SourceOptions, clock: () => number): Promise<void> {
   const { archiver: a } = config;
   await mkdir(a.stateDir, { recursive: true });
   const storage = await openStorage(a.storage, config.storages[a.storage]!, { env: deps.env });

@@ -135,6 +135,12 @@ describe('mysql-archiver run', () => {
       const text = await cliInProcess(['--config', configFile, 'status'], env());
       expect(text.stdout).toMatch(/^daemon {5}running/m);
       expect(text.stdout).toMatch(/^ok {9}no problems/m);
+
+      // a second daemon on the same directories is refused before it does anything
+      const second = await cliInProcess(['--config', configFile, 'run'], env());
+      expect(second.code).toBe(2);
+      expect(second.stderr).toContain(`is in use by mysql-archiver pid ${process.pid}`);
+      expect(second.stderr).toMatch(/archiver\.stateDir/);
     } finally {
       controller.abort();
       await running;
