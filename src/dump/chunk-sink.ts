@@ -9,13 +9,14 @@
  * compressed chunks per table being dumped, and memory is flat (stream buffers only).
  */
 import { once } from 'node:events';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { VerificationError } from '../errors.js';
 import { ByteCounter } from '../storage/byte-counter.js';
+import { fileSource } from '../storage/file-source.js';
 import type { Storage } from '../storage/storage.js';
 import { compressor, type CodecStream } from './codec.js';
 import type { DumpCompression, DumpFileRecord } from './types.js';
@@ -114,7 +115,8 @@ export class ChunkSink extends Writable {
 
   async #put(key: string, path: string, landed: { size: number; sha256: string }): Promise<void> {
     const full = `${this.#o.prefix}/${key}`;
-    const result = await this.#o.storage.put(full, () => createReadStream(path, { highWaterMark: 1 << 20 }), {
+    // a file source: a local storage on this filesystem takes the file as it is, without a copy
+    const result = await this.#o.storage.put(full, fileSource(path), {
       expected: landed,
       sizeHint: landed.size,
       signal: this.#o.signal,

@@ -4,6 +4,7 @@ import { ManifestError, RetryExhaustedError, StorageError, StorageNotFoundError,
 import type { Manifest } from '../manifest/manifest.js';
 import type { Logger } from '../ops/logger.js';
 import { hashStream } from '../storage/byte-counter.js';
+import { fileSource } from '../storage/file-source.js';
 import { isRetryable } from '../storage/retrying-storage.js';
 import type { Storage } from '../storage/storage.js';
 import type { Spool, SpoolItem } from './spool.js';
@@ -97,7 +98,7 @@ export function createSpoolDrainer(options: SpoolDrainerOptions): SpoolDrainer {
     inFlight.add(item.id);
     try {
       if (!(await alreadyArchived(item))) {
-        const put = await storage.put(item.key, () => createReadStream(item.dataPath), {
+        const put = await storage.put(item.key, fileSource(item.dataPath), {
           signal,
           sizeHint: item.size,
           expected: { size: item.size, sha256: item.sha256 },

@@ -19,7 +19,9 @@ export interface Storage {
    *   its service offers: a read-back, an ETag/MD5 the service computed, Dropbox's content_hash);
    *   a mismatch throws `VerificationError`;
    * - an existing object under `key` is replaced (atomically where `capabilities.atomicReplace`).
-   * `source` is a factory so that a retry can reopen it; a driver calls it exactly once per call.
+   * `source` is a factory so that a retry can reopen it; a driver calls it exactly once per call,
+   * except that it may take the bytes of a file source (`source.filePath`, see fileSource) from the
+   * file itself: the local driver hard-links it where it can, so a file is not copied on its disk.
    * If `expected` is given, a size/sha256 mismatch with the streamed bytes throws before anything is kept.
    */
   put(key: string, source: ByteSource, options?: PutOptions): Promise<PutResult>;
@@ -53,7 +55,10 @@ export interface StorageCapabilities {
 }
 
 /** Opens a fresh stream of the bytes to store. Called once per attempt. */
-export type ByteSource = () => Readable | Promise<Readable>;
+export type ByteSource = (() => Readable | Promise<Readable>) & {
+  /** a complete local file holding exactly the bytes the factory streams, unchanged until put returns */
+  readonly filePath?: string;
+};
 
 export interface OpOptions {
   signal?: AbortSignal;

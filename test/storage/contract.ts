@@ -1,7 +1,11 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StorageNotFoundError, VerificationError } from '../../src/errors.js';
 import { hashStream } from '../../src/storage/byte-counter.js';
+import { fileSource } from '../../src/storage/file-source.js';
 import type { ObjectInfo, Storage } from '../../src/storage/storage.js';
 import { failingStream, randomStream, readAll, sha256 } from '../support/bytes.js';
 
@@ -99,6 +103,28 @@ export function describeStorageContract(driver: string, options: ContractOptions
       expect(await collect(storage.list('exp/'))).toEqual([]);
       const ok = await storage.put('exp/c', body('abc'), { expected: { size: 3, sha256: sha256('abc') } });
       expect(ok.size).toBe(3);
+    });
+
+    it('stores a file source, verified, and leaves the file as it was', async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'contract-file-'));
+      try {
+        const data = Buffer.from('a finished chunk file\n'.repeat(1000));
+        const path = join(dir, 'chunk');
+        await writeFile(path, data);
+        const put = await storage.put('file/a', fileSource(path), { expected: { size: data.length, sha256: sha256(data) } });
+        expect(put).toEqual({ key: 'file/a', size: data.length, sha256: sha256(data) });
+        expect(await readAll(await storage.get('file/a'))).toEqual(data);
+        expect(await readFile(path)).toEqual(data);
+        // the caller removes its file: the object stays
+        await rm(path);
+        expect(await readAll(await storage.get('file/a'))).toEqual(data);
+        await writeFile(path, data);
+        await expect(storage.put('file/b', fileSource(path), { expected: { sha256: sha256('other') } })).rejects.toBeInstanceOf(VerificationError);
+        expect((await collect(storage.list('file/'))).map((o) => o.key)).toEqual(['file/a']);
+        expect(await readFile(path)).toEqual(data);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
     });
 
     it('leaves no object behind when the source breaks mid-stream', async () => {

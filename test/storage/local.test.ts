@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, open, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { StorageNotFoundError, VerificationError } from '../../src/errors.js';
+import { fileSource } from '../../src/storage/file-source.js';
 import { createLocalStorage } from '../../src/storage/local/local-storage.js';
 import { sha256 } from '../support/bytes.js';
 import { waitFor } from '../support/wait.js';
@@ -25,6 +26,23 @@ describeStorageContract('local', {
 });
 
 describe('local driver', () => {
+  it('takes a file source on the same filesystem as it is (a hard link, no copy), readable by the group', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'local-link-'));
+    try {
+      const storage = createLocalStorage({ path: join(root, 'store') });
+      const path = join(root, 'chunk.sql.zst');
+      const data = randomBytes(300_000);
+      await writeFile(path, data, { mode: 0o600 });
+      await storage.put('d/chunk', fileSource(path), { expected: { size: data.length, sha256: sha256(data) } });
+      const [source, object] = await Promise.all([stat(path), stat(join(root, 'store', 'd', 'chunk'))]);
+      expect(object.ino).toBe(source.ino);
+      expect(object.mode & 0o777).toBe(0o640);
+      expect((await readdir(join(root, 'store', 'd'))).sort()).toEqual(['chunk']);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
   it('a put whose file on disk changes before it is kept throws VerificationError and keeps nothing', async () => {
     const base = await mkdtemp(join(tmpdir(), 'ma-local-alter-'));
     try {

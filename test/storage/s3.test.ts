@@ -13,7 +13,7 @@ import { StorageError, StorageNotFoundError, VerificationError } from '../../src
 import { PartDigests } from '../../src/storage/s3/part-digests.js';
 import { createS3Client, createS3Storage, type S3StorageOptions } from '../../src/storage/s3/s3-storage.js';
 import type { ObjectInfo, Storage } from '../../src/storage/storage.js';
-import { expectSameBytes, randomStream, readAll, sha256 } from '../support/bytes.js';
+import { expectSameBytes, readAll, sha256 } from '../support/bytes.js';
 import { startS3rver, stopAllS3rver, type S3rverHandle } from '../support/s3rver.js';
 import { describeStorageContract } from './contract.js';
 

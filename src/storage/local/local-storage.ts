@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import { chmod, link, mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import type { FileHandle } from 'node:fs/promises';
@@ -9,7 +9,7 @@ import { StorageError, StorageNotFoundError, throwIfAborted } from '../../errors
 import { ByteCounter, hashStream } from '../byte-counter.js';
 import { assertValidKey, type ByteSource, type ObjectInfo, type OpOptions, type PutOptions, type PutResult, type Storage } from '../storage.js';
 import { checkExpected, checkLanded } from '../verify-expected.js';
-import { fsyncDir } from '../../fs/durable.js';
+import { fsyncDir, fsyncFile } from '../../fs/durable.js';
 
 export interface LocalStorageOptions {
   /** directory that holds the objects; created on first write */
@@ -20,7 +20,8 @@ const TMP_MARK = '.tmp-';
 
 /**
  * Objects are plain files under `path`. A put streams into a hidden temp file in the same
- * directory, fsyncs it, re-reads it to verify, renames it over the key and fsyncs the directory:
+ * directory (a file source on the same filesystem is hard-linked there instead: no copy), fsyncs
+ * it, re-reads it to verify, renames it over the key and fsyncs the directory:
  * after a crash a key holds either the old or the new content, and leftovers are hidden temp files.
  */
 export function createLocalStorage(options: LocalStorageOptions): Storage {
@@ -36,6 +37,7 @@ export function createLocalStorage(options: LocalStorageOptions): Storage {
     throwIfAborted(opts?.signal);
     await mkdir(dirname(target), { recursive: true });
     const tmp = join(dirname(target), `.${key.split('/').pop()}${TMP_MARK}${randomBytes(6).toString('hex')}`);
+    if (source.filePath !== undefined && (await linkOrNot(source.filePath, tmp))) return putLinked(key, target, tmp, opts);
     const handle = await open(tmp, 'wx', 0o640);
     let kept = false;
     try {
@@ -58,6 +60,30 @@ export function createLocalStorage(options: LocalStorageOptions): Storage {
       throw classify(error, name, key);
     } finally {
       await handle.close().catch(() => undefined);
+      if (!kept) await unlink(tmp).catch(() => undefined);
+    }
+  }
+
+  /**
+   * The file is already on this filesystem: it becomes the object without a copy. The bytes are
+   * verified by reading them back, as a streamed put's are, then renamed over the key.
+   */
+  async function putLinked(key: string, target: string, tmp: string, opts?: PutOptions): Promise<PutResult> {
+    let kept = false;
+    try {
+      await chmod(tmp, 0o640);
+      await fsyncFile(tmp);
+      const landed = await hashStream(createReadStream(tmp, { highWaterMark: 1 << 20 }));
+      const sent: PutResult = { key, size: landed.size, sha256: landed.sha256 };
+      checkExpected(name, key, sent, opts);
+      throwIfAborted(opts?.signal);
+      await rename(tmp, target);
+      kept = true;
+      await fsyncDir(dirname(target));
+      return sent;
+    } catch (error) {
+      throw classify(error, name, key);
+    } finally {
       if (!kept) await unlink(tmp).catch(() => undefined);
     }
   }
@@ -159,4 +185,14 @@ function classify(error: unknown, storage: string, key: string): unknown {
         ? 'Give the service user write access to the storage path (and add it to ReadWritePaths under systemd).'
         : undefined;
   return new StorageError(`${storage}: ${key}: ${(error as Error).message}`, { cause: error, retryable, hint });
+}
+
+/** Hard-links `from` to `to`; false where that fails (another filesystem, no link support, ...): the put then streams, and reports any real problem the usual way. */
+async function linkOrNot(from: string, to: string): Promise<boolean> {
+  try {
+    await link(from, to);
+    return true;
+  } catch {
+    return false;
+  }
 }

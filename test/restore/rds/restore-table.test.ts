@@ -6,7 +6,7 @@ import { restoreTableFromRds, type RdsRestoreProgress } from '../../../src/resto
 import { portIsOpen } from '../../support/free-port.js';
 import { stopAllMariadb } from '../../support/mariadb.js';
 import { fingerprintTable } from '../../support/table-fingerprint.js';
-import { baseOptions, captureLogger, describeError, secretsOf, startRig, T0, T_DELETE, type Rig } from './helpers.js';
+import { baseOptions, captureLogger, describeError, secretsOf, startRig, T0, type Rig } from './helpers.js';
 
 let rig: Rig;
 let dir: string;
