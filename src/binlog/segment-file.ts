@@ -31,7 +31,8 @@ export class WriteBuffers {
   }
 
   give(buf: Buffer): void {
-    this.#free.push(buf);
+    // buffers made past `count` (after a failure) are dropped, so the pool never grows
+    if (this.#free.length < this.count) this.#free.push(buf);
   }
 }
 
