@@ -37,45 +37,14 @@ export function createLocalStorage(options: LocalStorageOptions): Storage {
     throwIfAborted(opts?.signal);
     await mkdir(dirname(target), { recursive: true });
     const tmp = join(dirname(target), `.${key.split('/').pop()}${TMP_MARK}${randomBytes(6).toString('hex')}`);
-    if (source.filePath !== undefined && (await linkOrNot(source.filePath, tmp))) return putLinked(key, target, tmp, opts);
-    const handle = await open(tmp, 'wx', 0o640);
     let kept = false;
     try {
-      const counter = new ByteCounter();
-      const input = await source();
-      await pipeline(input, counter, handleSink(handle), {
-        signal: opts?.signal,
-      });
-      await handle.sync();
-      await handle.close();
-      const sent: PutResult = { key, size: counter.size, sha256: counter.sha256 };
+      // a file source on this filesystem becomes the object without a copy: its read-back is what was sent
+      const linked = source.filePath !== undefined && (await linkOrNot(source.filePath, tmp));
+      const sent = linked ? await adoptLinked(key, tmp) : await streamInto(key, tmp, source, opts);
       checkExpected(name, key, sent, opts);
-      const landed = await hashStream(createReadStream(tmp, { highWaterMark: 1 << 20 }));
+      const landed = linked ? sent : await hashStream(createReadStream(tmp, { highWaterMark: 1 << 20 }));
       checkLanded(name, key, sent, landed);
-      await rename(tmp, target);
-      kept = true;
-      await fsyncDir(dirname(target));
-      return sent;
-    } catch (error) {
-      throw classify(error, name, key);
-    } finally {
-      await handle.close().catch(() => undefined);
-      if (!kept) await unlink(tmp).catch(() => undefined);
-    }
-  }
-
-  /**
-   * The file is already on this filesystem: it becomes the object without a copy. The bytes are
-   * verified by reading them back, as a streamed put's are, then renamed over the key.
-   */
-  async function putLinked(key: string, target: string, tmp: string, opts?: PutOptions): Promise<PutResult> {
-    let kept = false;
-    try {
-      await chmod(tmp, 0o640);
-      await fsyncFile(tmp);
-      const landed = await hashStream(createReadStream(tmp, { highWaterMark: 1 << 20 }));
-      const sent: PutResult = { key, size: landed.size, sha256: landed.sha256 };
-      checkExpected(name, key, sent, opts);
       throwIfAborted(opts?.signal);
       await rename(tmp, target);
       kept = true;
@@ -195,4 +164,25 @@ async function linkOrNot(from: string, to: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** Streams the source into a new file `tmp`, fsynced; what was sent. */
+async function streamInto(key: string, tmp: string, source: ByteSource, opts: PutOptions | undefined): Promise<PutResult> {
+  const handle = await open(tmp, 'wx', 0o640);
+  try {
+    const counter = new ByteCounter();
+    await pipeline(await source(), counter, handleSink(handle), { signal: opts?.signal });
+    await handle.sync();
+    return { key, size: counter.size, sha256: counter.sha256 };
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
+}
+
+/** A file hard-linked to `tmp`: made readable like any object, fsynced, and read back. */
+async function adoptLinked(key: string, tmp: string): Promise<PutResult> {
+  await chmod(tmp, 0o640);
+  await fsyncFile(tmp);
+  const read = await hashStream(createReadStream(tmp, { highWaterMark: 1 << 20 }));
+  return { key, size: read.size, sha256: read.sha256 };
 }
