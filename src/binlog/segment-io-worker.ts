@@ -82,6 +82,8 @@ parentPort.on('message', (m) => {
       segments.delete(m.segment);
     }
   } catch (error) {
+    // the segment is failed: its later chunks only come back
+    segments.delete(m.segment);
     parentPort.postMessage({ seq: m.seq, error: String((error && error.stack) || error) });
   }
 });
@@ -180,8 +182,10 @@ export class SegmentIo {
    */
   async write(bytes: Buffer, checks: Uint32Array | undefined): Promise<{ buffer: Buffer; error?: Error }> {
     const view = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
+    const capacity = bytes.buffer.byteLength;
     const reply = await this.#worker.ask({ op: 'chunk', segment: this.#segment, bytes: view, checks }, [bytes.buffer as ArrayBuffer]);
-    const buffer = Buffer.from(reply.bytes!.buffer);
+    // an unexpected failure in the worker answers without the memory: the caller gets a new buffer
+    const buffer = reply.bytes ? Buffer.from(reply.bytes.buffer) : Buffer.allocUnsafeSlow(capacity);
     if (reply.bad) return { buffer, error: new BadEventChecksum(reply.bad[0], reply.bad[1]) };
     if (reply.error !== undefined) {
       return { buffer, error: Object.assign(new Error(`writing a binlog segment failed: ${reply.error}`), reply.code ? { code: reply.code } : {}) };

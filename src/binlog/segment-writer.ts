@@ -6,6 +6,7 @@ import type { Logger } from '../ops/logger.js';
 import {
   BINLOG_HEADER_SIZE,
   BINLOG_MAGIC,
+  EVENT_HEADER_LENGTH,
   EventType,
   TransactionTracker,
   eventChecksumMatches,
@@ -135,7 +136,7 @@ interface OpenSegment {
   openedAt: number;
   minTs: number;
   maxTs: number;
-  /** the first and last GTID events, decoded only at the seal */
+  /** copies of the first and last GTID events, decoded only at the seal */
   gtidFirst?: Buffer;
   gtidLast?: Buffer;
 }
@@ -265,13 +266,19 @@ class Writer implements SegmentWriter {
   #accept(raw: Buffer, header: EventHeader, meta: EventMeta, start: number): Promise<unknown> | undefined {
     if (!this.#open) return this.#openSegment(start).then(() => this.#accept(raw, header, meta, start));
     this.#tracker.accept(header, raw, meta.checksum);
+    // everything that can throw comes before the append: a promise it returns is always handed back
+    const end = start + raw.length;
+    let rotatedTo: string | undefined;
+    if (header.type === EventType.ROTATE) {
+      if (!this.#tracker.atBoundary) throw this.#error('rotate event inside a transaction', start, end);
+      rotatedTo = readRotate(raw, meta.checksum).nextFile;
+    }
     const writing = this.#append(this.#open, raw, header, meta.checksum);
-    this.#pos = start + raw.length;
+    this.#pos = end;
 
     let seal: SealReason | undefined;
-    if (header.type === EventType.ROTATE) {
-      if (!this.#tracker.atBoundary) throw this.#error('rotate event inside a transaction', start, this.#pos);
-      this.#rotatedTo = readRotate(raw, meta.checksum).nextFile;
+    if (rotatedTo !== undefined) {
+      this.#rotatedTo = rotatedTo;
       this.#fileEnded = true;
       seal = 'rotate';
     } else if (header.type === EventType.STOP) {
@@ -334,10 +341,13 @@ class Writer implements SegmentWriter {
     if (ts < seg.minTs) seg.minTs = ts;
     if (ts > seg.maxTs) seg.maxTs = ts;
     if (header.type === EventType.MARIADB_GTID || header.type === EventType.GTID) {
-      seg.gtidFirst ??= raw;
-      seg.gtidLast = raw;
+      // a copy (the stream's buffers are not ours to keep), checked for size now so the seal cannot fail on it
+      if (raw.length < EVENT_HEADER_LENGTH + (header.type === EventType.GTID ? 25 : 13)) throw this.#error('gtid event too short');
+      const copy = Buffer.from(raw);
+      seg.gtidFirst ??= copy;
+      seg.gtidLast = copy;
     }
-    // the CRC32 trailer is checked by the digest worker; a bad one fails the segment before its seal
+    // the CRC32 trailer is checked on the segment worker; a bad one fails the segment before its seal
     return seg.file.append(raw, check);
   }
 

@@ -1,5 +1,4 @@
-import { mkdir } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { mkdir, realpath } from 'node:fs/promises';
 import { BinlogArchiver, type ArchiverStatus } from '../binlog/archiver.js';
 import { describeGap } from '../binlog/continuity.js';
 import { assertServerReady, checkServer } from '../binlog/preflight.js';
@@ -70,7 +69,9 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<void>
   // one daemon per state and spool directory (instance-lock.ts); refused with exit 2 before anything is written
   const locks = [await acquireInstanceLock(a.stateDir)];
   try {
-    if (resolve(a.spoolDir) !== resolve(a.stateDir)) locks.push(await acquireInstanceLock(a.spoolDir));
+    // by real path: a spool reached through a symlink may be the state directory itself
+    await mkdir(a.spoolDir, { recursive: true });
+    if ((await realpath(a.spoolDir)) !== (await realpath(a.stateDir))) locks.push(await acquireInstanceLock(a.spoolDir));
     await runLocked(config, deps, source, clock);
   } finally {
     for (const lock of locks.reverse()) await lock.release();
