@@ -1,7 +1,8 @@
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { open, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ArchiverError } from '../errors.js';
 import { fsyncDir } from '../fs/durable.js';
+import { readTextIfExists } from '../fs/read-optional.js';
 import type { BinlogPosition, SealedSegment } from './segment-writer.js';
 
 /**
@@ -34,13 +35,8 @@ export const CHECKPOINT_FILE = 'checkpoint.json';
 
 export async function loadCheckpoint(stateDir: string): Promise<Checkpoint | undefined> {
   const path = join(stateDir, CHECKPOINT_FILE);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
+  const text = await readTextIfExists(path);
+  if (text === undefined) return undefined;
   try {
     const parsed = JSON.parse(text) as Checkpoint;
     if (parsed.v !== 1 || typeof parsed.next?.file !== 'string' || !Number.isSafeInteger(parsed.next.position)) throw new Error('unexpected shape');

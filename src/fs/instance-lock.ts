@@ -3,6 +3,7 @@ import { link, mkdir, readFile, realpath, rename, unlink, writeFile } from 'node
 import { join } from 'node:path';
 import { InstanceLockedError } from '../errors.js';
 import { fsyncDir } from './durable.js';
+import { readTextIfExists } from './read-optional.js';
 
 /**
  * One running archiver per state or spool directory. Two daemons on the same directories would
@@ -119,13 +120,8 @@ function sameHolder(a: Holder, b: Holder): boolean {
 }
 
 async function readHolder(path: string): Promise<Holder | 'unreadable' | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
+  const text = await readTextIfExists(path);
+  if (text === undefined) return undefined;
   try {
     const p = JSON.parse(text) as Partial<Holder>;
     if (typeof p.pid === 'number' && Number.isInteger(p.pid) && p.pid > 0) {
