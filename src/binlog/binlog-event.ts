@@ -224,19 +224,35 @@ export function crc32(data: Uint8Array): number {
 }
 
 /**
- * Checks an event's CRC32 trailer. A Format_description event is checksummed as if its
- * LOG_EVENT_BINLOG_IN_USE_F flag were clear, so the open file's FDE still verifies.
+ * Index of the first event in `checks` (pairs of offset and length in `buf`) whose CRC32 trailer is
+ * wrong, or -1. A Format_description event is checksummed as if LOG_EVENT_BINLOG_IN_USE_F were
+ * clear, so the open file's FDE still verifies. Self-contained (the segment worker runs its source),
+ * hence the literal offsets: 23 is header + trailer, byte 4 the type, byte 17 the flags.
  */
-export function eventChecksumMatches(raw: Buffer): boolean {
-  if (raw.length < EVENT_HEADER_LENGTH + CHECKSUM_LENGTH) return false;
-  const stored = raw.readUInt32LE(raw.length - CHECKSUM_LENGTH);
-  const body = raw.subarray(0, raw.length - CHECKSUM_LENGTH);
-  if (raw.readUInt8(4) === EventType.FORMAT_DESCRIPTION && (raw.readUInt16LE(17) & LOG_EVENT_BINLOG_IN_USE_F) !== 0) {
-    const copy = Buffer.from(body);
-    copy.writeUInt16LE(copy.readUInt16LE(17) & ~LOG_EVENT_BINLOG_IN_USE_F, 17);
-    return crc32(copy) === stored;
+export function firstBadEvent(buf: Uint8Array, checks: Uint32Array, crc32: (data: Uint8Array, value?: number) => number): number {
+  for (let i = 0; i < checks.length; i += 2) {
+    const start = checks[i]!;
+    const size = checks[i + 1]!;
+    if (size < 23) return i / 2;
+    const end = start + size - 4;
+    const stored = (buf[end]! | (buf[end + 1]! << 8) | (buf[end + 2]! << 16) | (buf[end + 3]! << 24)) >>> 0;
+    let crc: number;
+    if (buf[start + 4] === 15 && (buf[start + 17]! & 1) !== 0) {
+      // the in-use flag is byte 17; the CRC was computed with it clear
+      crc = crc32(buf.subarray(start, start + 17));
+      crc = crc32(Uint8Array.of(buf[start + 17]! & 0xfe), crc);
+      crc = crc32(buf.subarray(start + 18, end), crc);
+    } else {
+      crc = crc32(buf.subarray(start, end));
+    }
+    if (crc >>> 0 !== stored) return i / 2;
   }
-  return crc32(body) === stored;
+  return -1;
+}
+
+/** Checks one event's CRC32 trailer (firstBadEvent's rule). */
+export function eventChecksumMatches(raw: Buffer): boolean {
+  return firstBadEvent(raw, Uint32Array.of(0, raw.length), nativeCrc32 ?? jsCrc32!) === -1;
 }
 
 type GroupState =

@@ -1,5 +1,5 @@
-import { Worker } from 'node:worker_threads';
-import { makeCrc32 } from './binlog-event.js';
+import { EvalWorker } from '../threads/eval-worker.js';
+import { firstBadEvent, makeCrc32 } from './binlog-event.js';
 
 /**
  * The per-byte work of archiving, on a worker thread: the CRC32 check of each event, the sha256 of
@@ -12,35 +12,8 @@ import { makeCrc32 } from './binlog-event.js';
  * are handled strictly in order. The main thread keeps the descriptor: it syncs it, and closes it
  * only after every chunk came back, so the worker never writes to a closed (or reused) descriptor.
  *
- * One worker serves every segment of the process; it is evaluated from source, so it runs the same
- * from dist/, tsx and vitest, and holds the process open only while it has work.
+ * One worker (threads/eval-worker.ts) serves every segment of the process.
  */
-
-/**
- * Index of the first event in `checks` (pairs of offset and length in `buf`) whose CRC32 trailer is
- * wrong, or -1. A Format_description event is checksummed as if LOG_EVENT_BINLOG_IN_USE_F were
- * clear (binlog-event.ts, eventChecksumMatches). Self-contained: it runs in the worker from its source.
- */
-export function firstBadEvent(buf: Uint8Array, checks: Uint32Array, crc32: (data: Uint8Array, value?: number) => number): number {
-  for (let i = 0; i < checks.length; i += 2) {
-    const start = checks[i]!;
-    const size = checks[i + 1]!;
-    if (size < 23) return i / 2;
-    const end = start + size - 4;
-    const stored = (buf[end]! | (buf[end + 1]! << 8) | (buf[end + 2]! << 16) | (buf[end + 3]! << 24)) >>> 0;
-    let crc: number;
-    if (buf[start + 4] === 15 && (buf[start + 17]! & 1) !== 0) {
-      // the in-use flag is byte 17; the CRC was computed with it clear
-      crc = crc32(buf.subarray(start, start + 17));
-      crc = crc32(Uint8Array.of(buf[start + 17]! & 0xfe), crc);
-      crc = crc32(buf.subarray(start + 18, end), crc);
-    } else {
-      crc = crc32(buf.subarray(start, end));
-    }
-    if (crc >>> 0 !== stored) return i / 2;
-  }
-  return -1;
-}
 
 // CommonJS, run by `new Worker(…, { eval: true })`
 const WORKER_SOURCE = `
@@ -109,67 +82,18 @@ interface Reply {
   code?: string;
 }
 
-interface Pending {
-  resolve(reply: Reply): void;
-  reject(error: Error): void;
-}
-
-class SegmentWorker {
-  readonly #worker: Worker;
-  readonly #pending = new Map<number, Pending>();
-  #seq = 0;
-  #failed: Error | undefined;
-
-  constructor() {
-    // it holds a hash and a few messages: small heaps keep the archiver's RSS down (measured ~10 MiB less)
-    this.#worker = new Worker(WORKER_SOURCE, { eval: true, resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 16 } });
-    this.#worker.unref();
-    this.#worker.on('message', (reply: Reply) => {
-      const p = this.#pending.get(reply.seq);
-      this.#pending.delete(reply.seq);
-      if (this.#pending.size === 0) this.#worker.unref();
-      p?.resolve(reply);
-    });
-    const fail = (error: Error) => {
-      this.#failed ??= error;
-      for (const p of this.#pending.values()) p.reject(error);
-      this.#pending.clear();
-    };
-    this.#worker.on('error', fail);
-    this.#worker.on('exit', (code) => fail(new Error(`binlog segment worker exited (code ${code})`)));
-  }
-
-  get broken(): boolean {
-    return this.#failed !== undefined;
-  }
-
-  post(message: Record<string, unknown>): void {
-    this.#worker.postMessage(message);
-  }
-
-  ask(message: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<Reply> {
-    if (this.#failed) return Promise.reject(this.#failed);
-    const seq = ++this.#seq;
-    return new Promise((resolve, reject) => {
-      this.#pending.set(seq, { resolve, reject });
-      // a segment being written must keep the process alive
-      this.#worker.ref();
-      this.#worker.postMessage({ ...message, seq }, transfer);
-    });
-  }
-}
-
-let worker: SegmentWorker | undefined;
+let worker: EvalWorker<Reply> | undefined;
 let segments = 0;
 
 /** Checks, hashes and writes the chunks of one segment file, in the order given. */
 export class SegmentIo {
-  readonly #worker: SegmentWorker;
+  readonly #worker: EvalWorker<Reply>;
   readonly #segment = ++segments;
 
   /** `fd` stays open until every chunk has come back */
   constructor(fd: number) {
-    if (!worker || worker.broken) worker = new SegmentWorker();
+    // it holds a hash and a few messages: small heaps keep the archiver's RSS down (measured ~10 MiB less)
+    if (!worker || worker.broken) worker = new EvalWorker('binlog segment worker', WORKER_SOURCE, { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 16 });
     this.#worker = worker;
     this.#worker.post({ op: 'open', segment: this.#segment, fd });
   }

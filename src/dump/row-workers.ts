@@ -14,7 +14,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { EvalWorker } from '../threads/eval-worker.js';
 import { CHECKSUM_ALGORITHM, RowChecksum, type ChecksumAlgorithm } from './checksum.js';
 import { murmur3x86_128 } from './row-hash.js';
 import { encodeInserts, nextSpecialByte, type InsertPlan } from './sql-encode.js';
@@ -82,11 +82,6 @@ export interface BatchResult {
   sql?: Buffer;
 }
 
-interface Pending {
-  resolve(result: BatchResult): void;
-  reject(error: Error): void;
-}
-
 interface Reply {
   seq: number;
   acc?: Uint32Array;
@@ -105,45 +100,18 @@ function newBatch(): Buffer {
 }
 
 class PoolWorker {
-  readonly #worker: Worker;
-  readonly #pending = new Map<number, Pending>();
-  #seq = 0;
-  #failed: Error | undefined;
-
-  constructor() {
-    this.#worker = new Worker(WORKER_SOURCE, { eval: true });
-    this.#worker.unref();
-    this.#worker.on('message', ({ seq, acc, sql, bytes, error }: Reply) => {
-      if (bytes && bytes.buffer.byteLength === BATCH_BYTES && freeBatches.length < 8) freeBatches.push(bytes.buffer as ArrayBuffer);
-      const p = this.#pending.get(seq);
-      this.#pending.delete(seq);
-      if (this.#pending.size === 0) this.#worker.unref();
-      if (error !== undefined || !acc) p?.reject(new Error(`row worker: ${error}`));
-      else p?.resolve({ acc, ...(sql ? { sql: Buffer.from(sql.buffer, sql.byteOffset, sql.byteLength) } : {}) });
-    });
-    const fail = (error: Error) => {
-      this.#failed ??= error;
-      for (const p of this.#pending.values()) p.reject(error);
-      this.#pending.clear();
-    };
-    this.#worker.on('error', fail);
-    this.#worker.on('exit', (code) => fail(new Error(`row worker exited (code ${code})`)));
-  }
+  readonly #worker = new EvalWorker<Reply>('row worker', WORKER_SOURCE);
 
   get broken(): boolean {
-    return this.#failed !== undefined;
+    return this.#worker.broken;
   }
 
   /** sums (and with `plan` encodes) the batch; the batch's memory moves to the worker */
-  run(buf: Buffer, rows: number, columns: number, algorithm: ChecksumAlgorithm, plan?: InsertPlan): Promise<BatchResult> {
-    if (this.#failed) return Promise.reject(this.#failed);
-    const seq = ++this.#seq;
-    return new Promise((resolve, reject) => {
-      this.#pending.set(seq, { resolve, reject });
-      // pending work must keep the process alive, or a dump could end while its batches are out
-      this.#worker.ref();
-      this.#worker.postMessage({ seq, bytes: buf, rows, columns, algorithm, plan }, [buf.buffer as ArrayBuffer]);
-    });
+  async run(buf: Buffer, rows: number, columns: number, algorithm: ChecksumAlgorithm, plan?: InsertPlan): Promise<BatchResult> {
+    const { acc, sql, bytes, error } = await this.#worker.ask({ bytes: buf, rows, columns, algorithm, plan }, [buf.buffer as ArrayBuffer]);
+    if (bytes && bytes.buffer.byteLength === BATCH_BYTES && freeBatches.length < 8) freeBatches.push(bytes.buffer as ArrayBuffer);
+    if (error !== undefined || !acc) throw new Error(`row worker: ${error}`);
+    return { acc, ...(sql ? { sql: Buffer.from(sql.buffer, sql.byteOffset, sql.byteLength) } : {}) };
   }
 }
 

@@ -1,8 +1,7 @@
 import { crc32 as zlibCrc32 } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { EventType, LOG_EVENT_BINLOG_IN_USE_F, crc32, makeCrc32 } from '../../src/binlog/binlog-event.js';
-import { firstBadEvent } from '../../src/binlog/segment-io-worker.js';
+import { EventType, LOG_EVENT_BINLOG_IN_USE_F, crc32, firstBadEvent, makeCrc32 } from '../../src/binlog/binlog-event.js';
 
 /** one event of `type` with a correct CRC32 trailer (computed with the in-use flag clear, as the server does) */
 function event(type: number, body: Buffer, flags = 0): Buffer {
