@@ -1,24 +1,22 @@
 /**
  * Writes whole SQL statements into compressed chunk files and uploads each one.
  *
- * A chunk is compressed into a local temp file while its sha256 and size are computed, then handed
- * to `storage.put` with a factory that reopens the file and `expected` {size, sha256}: the Storage
- * contract's retries need a source they can reopen, which a live SELECT is not. A chunk is cut at a
+ * A chunk is compressed into a local temp file (zstd writes it itself), whose size and sha256 are
+ * then read back from it, and handed to `storage.put` as a file source with `expected` {size,
+ * sha256}: the Storage contract's retries need a source they can reopen, which a live SELECT is not. A chunk is cut at a
  * statement boundary once `chunkBytes` of SQL went into it. The upload of chunk n overlaps the
  * writing of chunk n+1; at most one upload per table is in flight, so disk use stays at about two
  * compressed chunks per table being dumped, and memory is flat (stream buffers only).
  */
 import { once } from 'node:events';
-import { createWriteStream } from 'node:fs';
-import { unlink } from 'node:fs/promises';
+import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { VerificationError } from '../errors.js';
-import { ByteCounter } from '../storage/byte-counter.js';
+import { hashFile, type FileFacts } from '../fs/hash-file.js';
 import { fileSource } from '../storage/file-source.js';
 import type { Storage } from '../storage/storage.js';
-import { compressor, type CodecStream } from './codec.js';
+import { compressInto, type FileCompressor } from './codec.js';
 import type { DumpCompression, DumpFileRecord } from './types.js';
 
 export interface ChunkSinkOptions {
@@ -35,37 +33,53 @@ export interface ChunkSinkOptions {
   /** written at the start of every chunk, so each file also loads on its own */
   header: Buffer;
   signal?: AbortSignal;
+  /** called with each buffer the sink was given, once the compressor took it: its memory may be reused */
+  written?(chunk: Buffer): void;
 }
 
 class ChunkFile {
-  readonly codec: CodecStream;
-  readonly counter = new ByteCounter();
-  readonly piped: Promise<void>;
   sqlBytes = 0;
 
-  constructor(readonly path: string, compression: DumpCompression, gzipLevel: number | undefined) {
-    this.codec = compressor(compression, gzipLevel);
-    this.piped = pipeline(this.codec.output, this.counter, createWriteStream(path, { flags: 'wx', mode: 0o600 }));
-    this.piped.catch(() => undefined);
+  private constructor(
+    readonly path: string,
+    readonly handle: FileHandle,
+    readonly codec: FileCompressor,
+  ) {
     this.codec.done.catch(() => undefined);
   }
 
-  async write(buf: Buffer): Promise<void> {
-    this.sqlBytes += buf.length;
-    if (!this.codec.input.write(buf)) {
-      await Promise.race([once(this.codec.input, 'drain'), this.piped.then(() => undefined), this.codec.done]);
+  static async create(path: string, compression: DumpCompression, gzipLevel: number | undefined): Promise<ChunkFile> {
+    const handle = await open(path, 'wx', 0o600);
+    try {
+      return new ChunkFile(path, handle, compressInto(compression, handle.fd, gzipLevel));
+    } catch (error) {
+      await handle.close();
+      throw error;
     }
   }
 
-  async finish(): Promise<{ size: number; sha256: string }> {
+  async write(buf: Buffer, written?: (buf: Buffer) => void): Promise<void> {
+    this.sqlBytes += buf.length;
+    const more = this.codec.input.write(buf, (error) => {
+      if (!error) written?.(buf);
+    });
+    if (!more) await Promise.race([once(this.codec.input, 'drain'), this.codec.done]);
+  }
+
+  /** the finished file's size and sha256, read back from it */
+  async finish(): Promise<FileFacts> {
     this.codec.input.end();
-    await Promise.all([this.piped, this.codec.done]);
-    return { size: this.counter.size, sha256: this.counter.sha256 };
+    try {
+      await this.codec.done;
+    } finally {
+      await this.handle.close();
+    }
+    return await hashFile(this.path);
   }
 
   abort(): void {
     this.codec.input.destroy();
-    this.codec.output.destroy();
+    this.codec.done.finally(() => this.handle.close()).catch(() => undefined);
   }
 }
 
@@ -92,11 +106,11 @@ export class ChunkSink extends Writable {
       this.#n++;
       const path = join(this.#o.tmpDir, `chunk-${process.pid}-${Math.random().toString(36).slice(2)}-${this.#n}`);
       this.#tmpFiles.add(path);
-      this.#current = new ChunkFile(path, this.#o.compression, this.#o.gzipLevel);
+      this.#current = await ChunkFile.create(path, this.#o.compression, this.#o.gzipLevel);
       await this.#current.write(this.#o.header);
     }
     this.sqlBytes += chunk.length;
-    await this.#current.write(chunk);
+    await this.#current.write(chunk, this.#o.written);
     if (this.#current.sqlBytes >= this.#o.chunkBytes) await this.#rotate();
   }
 

@@ -8,7 +8,9 @@
  * be loaded (the loader says so clearly).
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { finished } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import { ConfigError, DumpError } from '../errors.js';
@@ -64,12 +66,25 @@ export function chooseCompression(wanted: DumpCompression | 'auto', zstdInstalle
   });
 }
 
-export function compressor(compression: DumpCompression, gzipLevel = 1): CodecStream {
+/** A compressor writing into a file: what is written to `input` lands compressed in the file. */
+export interface FileCompressor {
+  input: Writable;
+  /** resolves when the file holds all of it (for zstd: the program exited with code 0) */
+  done: Promise<void>;
+}
+
+/**
+ * Compresses into the open file `fd`, which the caller closes once `done` settled. zstd writes the
+ * file itself: the compressed bytes never pass through this process (a dump's would be a third of
+ * its SQL again, in socket reads that count against V8's heap limit).
+ */
+export function compressInto(compression: DumpCompression, fd: number, gzipLevel = 1): FileCompressor {
   if (compression === 'gzip') {
     const z = createGzip({ level: gzipLevel, chunkSize: 64 * 1024 });
-    return { input: z, output: z, done: finished(z) };
+    return { input: z, done: pipeline(z, createWriteStream('', { fd, autoClose: false })) };
   }
-  return child(['-1', '-q', '-c']);
+  const { input, done } = child(['-1', '-q', '-c'], fd);
+  return { input, done };
 }
 
 export function decompressor(compression: DumpCompression): CodecStream {
@@ -80,24 +95,26 @@ export function decompressor(compression: DumpCompression): CodecStream {
   return child(['-d', '-q', '-c']);
 }
 
-function child(args: string[]): CodecStream {
+/** zstd with `args`, its output read from a stream, or written by it to the file `outFd` */
+function child(args: string[], outFd?: number): CodecStream {
   if (!hasZstd()) throw zstdMissing();
-  const proc = spawn('zstd', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const proc = spawn('zstd', args, { stdio: ['pipe', outFd ?? 'pipe', 'pipe'] });
   let stderr = '';
-  proc.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d.slice(0, 2000)));
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d.slice(0, 2000)));
   // Read stdout from the start: when a child exits, Node resumes any output stream nobody reads
   // yet and the data is gone. A loader that spawns `zstd -d`, feeds it a small file and only then
   // starts reading (after its START TRANSACTION) lost whole chunks that way, with exit code 0.
   const output = new PassThrough({ highWaterMark: 1 << 16 });
-  proc.stdout.pipe(output);
+  if (outFd === undefined) proc.stdout!.pipe(output);
+  else output.end();
   const done = new Promise<void>((resolve, reject) => {
     proc.on('error', reject);
     proc.on('close', (code) => (code === 0 ? resolve() : reject(new DumpError(`zstd ${args.join(' ')} exited ${code}: ${stderr.trim()}`))));
   });
   // a failed child must fail the streams that feed or read it
   done.catch((error: unknown) => {
-    proc.stdout.destroy(error as Error);
+    proc.stdout?.destroy(error as Error);
     output.destroy(error as Error);
   });
-  return { input: proc.stdin, output, done };
+  return { input: proc.stdin!, output, done };
 }

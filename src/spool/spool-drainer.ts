@@ -1,9 +1,8 @@
-import { createReadStream } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { ManifestError, RetryExhaustedError, StorageError, StorageNotFoundError, VerificationError, describeError, isAbortError } from '../errors.js';
+import { hashFile } from '../fs/hash-file.js';
 import type { Manifest } from '../manifest/manifest.js';
 import type { Logger } from '../ops/logger.js';
-import { hashStream } from '../storage/byte-counter.js';
 import { fileSource } from '../storage/file-source.js';
 import { isRetryable } from '../storage/retrying-storage.js';
 import type { Storage } from '../storage/storage.js';
@@ -86,7 +85,7 @@ export function createSpoolDrainer(options: SpoolDrainerOptions): SpoolDrainer {
   /** after a verification failure: is it our copy that is damaged (then no retry can help)? */
   const localDamage = async (item: SpoolItem): Promise<string | undefined> => {
     try {
-      const actual = await hashStream(createReadStream(item.dataPath));
+      const actual = await hashFile(item.dataPath);
       if (actual.size !== item.size || actual.sha256 !== item.sha256) return `its data file now has ${actual.size} bytes, sha256 ${actual.sha256}; the descriptor says ${item.size} bytes, sha256 ${item.sha256}`;
       return undefined;
     } catch (error) {

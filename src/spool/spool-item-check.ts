@@ -1,6 +1,5 @@
-import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import { hashStream } from '../storage/byte-counter.js';
+import { hashFile } from '../fs/hash-file.js';
 import type { SpoolItem } from './spool.js';
 
 /** What a descriptor file holds: the item without its data path (derived from the id). */
@@ -46,7 +45,7 @@ export async function checkItemData(descriptorPath: string, dataPath: string, op
   if (size === undefined) return { reason: 'its data file is missing', descriptor };
   if (size !== descriptor.size) return { reason: `its data file has ${size} bytes, the descriptor says ${descriptor.size}`, descriptor };
   if (options.hash) {
-    const actual = await hashStream(createReadStream(dataPath));
+    const actual = await hashFile(dataPath);
     if (actual.sha256 !== descriptor.sha256) return { reason: `its data file's sha256 ${actual.sha256} differs from the descriptor's ${descriptor.sha256}`, descriptor };
   }
   return undefined;

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { copyFile, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -7,7 +7,8 @@ import { pipeline } from 'node:stream/promises';
 import { SpoolFullError } from '../errors.js';
 import { fsyncDir, fsyncFile } from '../fs/durable.js';
 import type { Logger } from '../ops/logger.js';
-import { ByteCounter, hashStream } from '../storage/byte-counter.js';
+import { hashFile } from '../fs/hash-file.js';
+import { ByteCounter } from '../storage/byte-counter.js';
 import { nextSpoolId } from './spool-id.js';
 import { checkItemData, readDescriptor, type SpoolDescriptor } from './spool-item-check.js';
 
@@ -175,7 +176,7 @@ class DirSpool implements Spool {
       if (actual !== input.size) throw new Error(`spool: ${path} has ${actual} bytes, the caller said ${input.size}`);
       facts = { size: input.size, sha256: input.sha256 };
     } else {
-      facts = await hashStream(createReadStream(path));
+      facts = await hashFile(path);
     }
     return this.#add(input, facts, async (id, dataPath) => {
       try {

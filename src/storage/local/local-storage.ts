@@ -1,15 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { chmod, link, mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import type { FileHandle } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { StorageError, StorageNotFoundError, throwIfAborted } from '../../errors.js';
-import { ByteCounter, hashStream } from '../byte-counter.js';
+import { ByteCounter } from '../byte-counter.js';
 import { assertValidKey, type ByteSource, type ObjectInfo, type OpOptions, type PutOptions, type PutResult, type Storage } from '../storage.js';
 import { checkExpected, checkLanded } from '../verify-expected.js';
 import { fsyncDir, fsyncFile } from '../../fs/durable.js';
+import { hashFile } from '../../fs/hash-file.js';
 
 export interface LocalStorageOptions {
   /** directory that holds the objects; created on first write */
@@ -43,7 +43,7 @@ export function createLocalStorage(options: LocalStorageOptions): Storage {
       const linked = source.filePath !== undefined && (await linkOrNot(source.filePath, tmp));
       const sent = linked ? await adoptLinked(key, tmp) : await streamInto(key, tmp, source, opts);
       checkExpected(name, key, sent, opts);
-      const landed = linked ? sent : await hashStream(createReadStream(tmp, { highWaterMark: 1 << 20 }));
+      const landed = linked ? sent : await hashFile(tmp);
       checkLanded(name, key, sent, landed);
       throwIfAborted(opts?.signal);
       await rename(tmp, target);
@@ -183,6 +183,5 @@ async function streamInto(key: string, tmp: string, source: ByteSource, opts: Pu
 async function adoptLinked(key: string, tmp: string): Promise<PutResult> {
   await chmod(tmp, 0o640);
   await fsyncFile(tmp);
-  const read = await hashStream(createReadStream(tmp, { highWaterMark: 1 << 20 }));
-  return { key, size: read.size, sha256: read.sha256 };
+  return { key, ...(await hashFile(tmp)) };
 }
