@@ -2,10 +2,10 @@
  * The per-table content checksum: for every row a hash of the row's raw column values (as the dump's
  * `selectSql` returns them), and for the table the sum of those row hashes as big-endian integers,
  * modulo 2^bits. Two versions exist, named in the digest and in dump.json's checksumAlgorithm:
- * - `rowsum-mm3-v2` (new dumps): MurmurHash3_x86_128, seed 0, as h1..h4 (row-hash.ts), of the row
- *   exactly as the text protocol sends it (text-row.ts: per column 0xFB for NULL, or a minimal
- *   length-encoded integer and the bytes). Pure JS over bytes the connection already holds: no copy
- *   per value and no native call per row, which made v1's sha256 the largest cost of a dump.
+ * - `rowsum-mm3-v2` (new dumps): MurmurHash3_x86_128, seed 0, as h1..h4 (row-kernels.wat), of the
+ *   row exactly as the text protocol sends it (text-row.ts: per column 0xFB for NULL, or a minimal
+ *   length-encoded integer and the bytes). WebAssembly over whole batches of rows: no copy per value
+ *   and no native call per row, which made v1's sha256 the largest cost of a dump.
  * - `rowsum-sha256-v1` (dumps written before): sha256 of a canonical encoding (per column 0xFF for
  *   NULL, or 0x00, a 32-bit big-endian length and the bytes). Still verified, so older dumps load
  *   checked.
@@ -17,9 +17,6 @@
  * is also sha256-checked against dump.json. Generated columns are included (they are read, never
  * inserted), so a differently computed STORED/VIRTUAL value is caught too.
  */
-import * as crypto from 'node:crypto';
-import { murmur3x86_128 } from './row-hash.js';
-import { textRowToV1 } from './text-row.js';
 
 export type ChecksumAlgorithm = 'rowsum-sha256-v1' | 'rowsum-mm3-v2';
 
@@ -32,49 +29,17 @@ export function isChecksumAlgorithm(s: unknown): s is ChecksumAlgorithm {
   return typeof s === 'string' && Object.hasOwn(WORDS, s);
 }
 
-type OneShot = (algorithm: string, data: Uint8Array, outputEncoding: 'buffer') => Buffer;
-
-/** crypto.hash (Node ≥ 20.12) hashes a buffer in one native call; used when it matches createHash */
-const oneShot: OneShot | undefined = (() => {
-  const hash = (crypto as unknown as { hash?: OneShot }).hash;
-  if (typeof hash !== 'function') return undefined;
-  try {
-    const probe = Buffer.from('rowsum');
-    const d = hash('sha256', probe, 'buffer');
-    return Buffer.isBuffer(d) && d.equals(crypto.createHash('sha256').update(probe).digest()) ? hash : undefined;
-  } catch {
-    return undefined;
-  }
-})();
-
 export class RowChecksum {
   readonly algorithm: ChecksumAlgorithm;
   readonly #acc: Uint32Array;
-  readonly #row: Uint32Array;
-  #scratch = Buffer.allocUnsafe(0);
   #rows = 0;
 
   constructor(algorithm: ChecksumAlgorithm = CHECKSUM_ALGORITHM) {
     this.algorithm = algorithm;
     this.#acc = new Uint32Array(WORDS[algorithm]);
-    this.#row = new Uint32Array(WORDS[algorithm]);
   }
 
-  /** Adds the text-protocol row `b[start, end)` of `columns` values. */
-  addTextRow(b: Buffer, start: number, end: number, columns: number): void {
-    const row = this.#row;
-    if (this.algorithm === 'rowsum-mm3-v2') murmur3x86_128(b, start, end, row);
-    else {
-      const need = end - start + 4 * columns;
-      if (this.#scratch.length < need) this.#scratch = Buffer.allocUnsafe(Math.max(need, 2 * this.#scratch.length));
-      const data = this.#scratch.subarray(0, textRowToV1(b, start, columns, this.#scratch));
-      const d = oneShot ? oneShot('sha256', data, 'buffer') : crypto.createHash('sha256').update(data).digest();
-      for (let i = 0; i < 8; i++) row[i] = d.readUInt32BE(i * 4);
-    }
-    this.merge(row, 1);
-  }
-
-  /** Adds a partial sum of `rows` rows computed elsewhere (the sum is order-independent). */
+  /** Adds the partial sum of `rows` rows (processBatch's, row-workers.ts; the sum is order-independent). */
   merge(acc: Uint32Array, rows: number): void {
     const mine = this.#acc;
     let carry = 0;

@@ -10,7 +10,7 @@ import { Readable } from 'node:stream';
 import { CHECKSUM_ALGORITHM, type RowChecksum } from './checksum.js';
 import { insertHead, UTF8_CHARSETS } from './columns.js';
 import type { RowPacketSink } from './row-packets.js';
-import { RowBatches } from './row-workers.js';
+import { releaseStatements, RowBatches } from './row-workers.js';
 import { WAY_HEX, WAY_PLAIN, WAY_QUOTED, WAY_SKIP, WAY_TEXT, WAY_TEXT_HEX, type InsertPlan } from './sql-encode.js';
 import type { DumpColumn } from './types.js';
 
@@ -50,6 +50,11 @@ export class InsertEncoder extends Readable implements RowPacketSink {
 
   row(b: Buffer, start: number, end: number): boolean {
     return this.#batches.add(b, start, end) && this.#wanted;
+  }
+
+  /** Statements this encoder gave out are written: their memory serves later batches. */
+  release(sql: Buffer): void {
+    releaseStatements(sql);
   }
 
   whenReady(go: () => void, fail: (error: unknown) => void): void {

@@ -1,23 +1,26 @@
 /**
  * Worker threads for the per-row work of dumps and loads: the row checksum (checksum.ts) and the
- * INSERT encoding (sql-encode.ts).
+ * INSERT encoding (sql-encode.ts), both over the row kernels (row-kernels.ts).
  *
  * A dump (and a load's check) reads rows on one JS thread, which the connections' packets keep busy
  * already. Rows are copied, as the text protocol sent them (text-row.ts), into 512 KiB batches
  * (smaller ones cost speed, larger ones memory); a batch goes to a worker, which sums it and (for a
  * dump) encodes its INSERT statements, and sends them back. The sum is order-independent, so
- * partial sums simply add up: the digest is exactly RowChecksum's. Small tails are done in this thread, so small tables never touch a worker, and
- * nothing needs workers: without spare cores the same functions run here.
+ * partial sums simply add up: the digest is exactly RowChecksum's. Small tails are done in this
+ * thread, so small tables never touch a worker, and nothing needs workers: without spare cores the
+ * same function (processBatch) runs here.
  *
  * The workers are evaluated from a string holding the functions' own source, so they run the same
  * from dist/, tsx and vitest; they hold the process open only while they have work.
  */
 import { isUtf8 } from 'node:buffer';
+import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { EvalWorker } from '../threads/eval-worker.js';
 import { CHECKSUM_ALGORITHM, RowChecksum, type ChecksumAlgorithm } from './checksum.js';
-import { murmur3x86_128 } from './row-hash.js';
-import { encodeInserts, nextSpecialByte, type InsertPlan } from './sql-encode.js';
+import { ROW_KERNELS_WASM } from './row-kernels-binary.js';
+import { RowKernels, rowKernelsModule } from './row-kernels.js';
+import { encodeInserts, type InsertPlan } from './sql-encode.js';
 import { textRowEnd, textRowToV1 } from './text-row.js';
 
 export const BATCH_BYTES = 512 * 1024;
@@ -26,50 +29,77 @@ export const ROW_HEAD = 4;
 /** batches of one table out at once: memory stays flat when the workers are slower than the rows */
 export const MAX_IN_FLIGHT = 4;
 
-// CommonJS, run by `new Worker(…, { eval: true })`; the sum is RowChecksum's (checksum.ts)
-const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads');
-const { isUtf8 } = require('node:buffer');
-const crypto = require('node:crypto');
-${murmur3x86_128.toString()}
-${textRowEnd.toString()}
-${textRowToV1.toString()}
-const WAY_PLAIN = 0, WAY_QUOTED = 1, WAY_HEX = 2, WAY_TEXT = 3, WAY_TEXT_HEX = 4, WAY_SKIP = 5;
-${nextSpecialByte.toString()}
-${encodeInserts.toString()}
-// the encoder's arena, kept from batch to batch
-const arena = {};
-const sha256 = typeof crypto.hash === 'function'
-  ? (b) => crypto.hash('sha256', b, 'buffer')
-  : (b) => crypto.createHash('sha256').update(b).digest();
-parentPort.on('message', ({ seq, bytes, rows, columns, algorithm, plan }) => {
-  try {
-    const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const words = algorithm === 'rowsum-mm3-v2' ? 4 : 8;
-    const acc = new Uint32Array(words);
-    const row = new Uint32Array(words);
+/** What processBatch calls, passed in: the workers run its source text, which cannot import. */
+interface BatchTools {
+  encodeInserts: typeof encodeInserts;
+  textRowEnd: typeof textRowEnd;
+  textRowToV1: typeof textRowToV1;
+  isUtf8: (b: Uint8Array) => boolean;
+  sha256: (b: Uint8Array) => Buffer;
+}
+
+/**
+ * A batch's work, in a worker or here: the batch is copied into the kernels' memory, its rows are
+ * summed with `algorithm` (the partial sum comes back in `acc`) and, with a plan, encoded (into
+ * `into` when the statements fit there). Self-contained: the workers run its source.
+ */
+export function processBatch(k: RowKernels, batch: Uint8Array, rows: number, columns: number, algorithm: ChecksumAlgorithm, plan: InsertPlan | undefined, tools: BatchTools, into?: ArrayBuffer): { acc: Uint32Array; sql?: Buffer } {
+  const len = batch.length;
+  k.bytes(k.arena + len).set(batch, k.arena);
+  let ended = 0;
+  let acc: Uint32Array;
+  if (algorithm === 'rowsum-mm3-v2') {
+    acc = new Uint32Array(4);
+    ended = k.sumRows(k.arena, k.arena + len, rows, columns, acc) - k.arena;
+  } else {
+    // rowsum-sha256-v1, for dumps written before v2: sha256 of each row's canonical encoding
+    acc = new Uint32Array(8);
     let v1 = Buffer.alloc(0);
-    let p = 0;
-    for (let r = 0; r < rows; r++) {
-      const start = (p += 4);
-      p = ${textRowEnd.name}(buf, p, columns);
-      if (words === 4) ${murmur3x86_128.name}(buf, start, p, row);
-      else {
-        if (v1.length < p - start + 4 * columns) v1 = Buffer.alloc(2 * (p - start + 4 * columns));
-        const d = sha256(v1.subarray(0, ${textRowToV1.name}(buf, start, columns, v1)));
-        for (let i = 0; i < 8; i++) row[i] = d.readUInt32BE(i * 4);
-      }
+    for (let r = 0; r < rows && ended <= len; r++) {
+      const start = (ended += 4);
+      ended = tools.textRowEnd(batch, ended, columns);
+      if (!(ended <= len)) break;
+      if (v1.length < ended - start + 4 * columns) v1 = Buffer.alloc(2 * (ended - start + 4 * columns));
+      const d = tools.sha256(v1.subarray(0, tools.textRowToV1(batch, start, columns, v1)));
       let carry = 0;
-      for (let i = words - 1; i >= 0; i--) {
-        const sum = acc[i] + row[i] + carry;
+      for (let i = 7; i >= 0; i--) {
+        const sum = acc[i]! + d.readUInt32BE(i * 4) + carry;
         acc[i] = sum >>> 0;
         carry = sum > 0xffffffff ? 1 : 0;
       }
     }
-    if (!plan) return parentPort.postMessage({ seq, acc, bytes }, [bytes.buffer]);
-    const sql = ${encodeInserts.name}(buf, buf.length, rows, plan, isUtf8, arena);
-    parentPort.postMessage({ seq, acc, sql, bytes }, [sql.buffer, bytes.buffer]);
+  }
+  if (ended !== len) throw new Error(`a batch of ${rows} rows and ${len} bytes did not hold ${columns} values per row (they ended at ${ended})`);
+  return plan ? { acc, sql: tools.encodeInserts(k, len, rows, plan, tools.isUtf8, into) } : { acc };
+}
+
+// CommonJS, run by `new Worker(…, { eval: true })`
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const { isUtf8 } = require('node:buffer');
+const crypto = require('node:crypto');
+${textRowEnd.toString()}
+${textRowToV1.toString()}
+const WAY_PLAIN = 0, WAY_QUOTED = 1, WAY_HEX = 2, WAY_TEXT = 3, WAY_TEXT_HEX = 4, WAY_SKIP = 5;
+${encodeInserts.toString()}
+${RowKernels.toString()}
+${processBatch.toString()}
+const sha256 = (b) => crypto.createHash('sha256').update(b).digest();
+const tools = { encodeInserts: ${encodeInserts.name}, textRowEnd: ${textRowEnd.name}, textRowToV1: ${textRowToV1.name}, isUtf8, sha256 };
+const kernelsModule = new WebAssembly.Module(Buffer.from(${JSON.stringify(ROW_KERNELS_WASM)}, 'base64'));
+let kernels;
+parentPort.on('message', ({ seq, bytes, rows, columns, algorithm, plan, into }) => {
+  try {
+    kernels ??= new ${RowKernels.name}(kernelsModule);
+    const { acc, sql } = ${processBatch.name}(kernels, bytes, rows, columns, algorithm, plan, tools, into);
+    if (kernels.oversized) kernels = undefined;
+    // the statements are in 'into' when they fitted there; an unused 'into' goes back as well
+    const transfer = [bytes.buffer];
+    if (sql) transfer.push(sql.buffer);
+    if (into && (!sql || sql.buffer !== into)) transfer.push(into);
+    parentPort.postMessage({ seq, acc, sql, bytes, into: sql && sql.buffer === into ? undefined : into }, transfer);
   } catch (error) {
+    kernels = undefined;
     parentPort.postMessage({ seq, error: String(error && error.stack || error) });
   }
 });
@@ -88,6 +118,8 @@ interface Reply {
   sql?: Uint8Array;
   /** the batch, handed back for reuse */
   bytes?: Uint8Array;
+  /** the statement buffer offered, when the statements did not use it */
+  into?: ArrayBuffer;
   error?: string;
 }
 
@@ -99,6 +131,45 @@ function newBatch(): Buffer {
   return b ? Buffer.from(b, 0, BATCH_BYTES) : Buffer.allocUnsafeSlow(BATCH_BYTES);
 }
 
+/**
+ * Buffers the workers write a batch's statements into (a batch's SQL is about 1.1x its rows; hex
+ * or escaping can make more, which then gets a buffer of its own). They come back through
+ * `releaseStatements` once written out, because a fresh buffer per batch, arriving from another
+ * thread, counts against V8's heap limit as new external memory: a dump's worth made the main
+ * thread run a full GC about every 100 ms.
+ */
+const STATEMENT_BYTES = 1280 * 1024;
+const freeStatements: ArrayBuffer[] = [];
+/** pooled buffers holding statements on their way out: only those come back, and only once */
+const outStatements = new WeakSet<ArrayBuffer>();
+
+let statementBuffersMade = 0;
+
+/** how many statement buffers were ever allocated (for tests: a pool that works stays small) */
+export function statementBuffersAllocated(): number {
+  return statementBuffersMade;
+}
+
+function lendStatements(): ArrayBuffer {
+  const b = freeStatements.pop();
+  if (b) return b;
+  statementBuffersMade++;
+  return Buffer.allocUnsafeSlow(STATEMENT_BYTES).buffer as ArrayBuffer;
+}
+
+function takeBack(b: ArrayBuffer): void {
+  if (freeStatements.length < 16) freeStatements.push(b);
+}
+
+/**
+ * Statements from `RowBatches`' onSql, written out (the stream that took them called back): their
+ * buffer serves the next batch. Anything else is ignored, so any buffer may be passed.
+ */
+export function releaseStatements(sql: Buffer): void {
+  const b = sql.buffer as ArrayBuffer;
+  if (outStatements.delete(b)) takeBack(b);
+}
+
 class PoolWorker {
   readonly #worker = new EvalWorker<Reply>('row worker', WORKER_SOURCE);
 
@@ -108,8 +179,15 @@ class PoolWorker {
 
   /** sums (and with `plan` encodes) the batch; the batch's memory moves to the worker */
   async run(buf: Buffer, rows: number, columns: number, algorithm: ChecksumAlgorithm, plan?: InsertPlan): Promise<BatchResult> {
-    const { acc, sql, bytes, error } = await this.#worker.ask({ bytes: buf, rows, columns, algorithm, plan }, [buf.buffer as ArrayBuffer]);
+    const into = plan ? lendStatements() : undefined;
+    const transfer = into ? [buf.buffer as ArrayBuffer, into] : [buf.buffer as ArrayBuffer];
+    // (a transfer moves the memory: what comes back is another ArrayBuffer object over it)
+    const reply = await this.#worker.ask({ bytes: buf, rows, columns, algorithm, plan, into }, transfer);
+    const { acc, sql, bytes, error } = reply;
     if (bytes && bytes.buffer.byteLength === BATCH_BYTES && freeBatches.length < 8) freeBatches.push(bytes.buffer as ArrayBuffer);
+    // an offer not taken comes back at once; one taken comes back with its statements, once written
+    if (reply.into) takeBack(reply.into);
+    else if (into && sql) outStatements.add(sql.buffer as ArrayBuffer);
     if (error !== undefined || !acc) throw new Error(`row worker: ${error}`);
     return { acc, ...(sql ? { sql: Buffer.from(sql.buffer, sql.byteOffset, sql.byteLength) } : {}) };
   }
@@ -127,17 +205,19 @@ export function rowWorker(): PoolWorker | undefined {
   return pool[i];
 }
 
-const hereArena: { arena?: Buffer } = {};
+const hereTools: BatchTools = { encodeInserts, textRowEnd, textRowToV1, isUtf8, sha256: (b) => createHash('sha256').update(b).digest() };
+let hereKernels: RowKernels | undefined;
 
 /** What a worker does with a batch, done in this thread (tails, single cores). */
 export function runHere(buf: Buffer, rows: number, columns: number, sum: RowChecksum, plan?: InsertPlan): Buffer | undefined {
-  let p = 0;
-  for (let r = 0; r < rows; r++) {
-    const start = (p += ROW_HEAD);
-    p = textRowEnd(buf, p, columns);
-    sum.addTextRow(buf, start, p, columns);
+  const k = (hereKernels ??= new RowKernels(rowKernelsModule()));
+  try {
+    const { acc, sql } = processBatch(k, buf, rows, columns, sum.algorithm, plan, hereTools);
+    sum.merge(acc, rows);
+    return sql;
+  } finally {
+    if (k.oversized) hereKernels = undefined;
   }
-  return plan ? encodeInserts(buf, p, rows, plan, isUtf8, hereArena) : undefined;
 }
 
 /**

@@ -2,16 +2,18 @@
  * Text-protocol rows (text-row.ts) in, whole `INSERT … VALUES (…),(…);\n` statements out: the bytes of
  * `literal()` (columns.ts) for every value, without an object, string or Buffer per value.
  *
- * The rows are copied once into the start of one arena and the SQL is written after them in the same
- * arena, so every value is placed by `copyWithin` (a plain memmove; on Node 20 `Buffer#copy` and
- * `set(subarray)` cost ~4x more per call, and a JS byte loop more still). Whether a text value can be
- * copied as is (no byte to escape, nothing non-ASCII) is answered by nextSpecialByte, a scan of
- * four bytes at a time whose result most values never meet. A statement is cut before the tuple
- * that would take it past `limit` bytes, and at the end of the batch.
+ * The rows lie in the row kernels' memory (row-kernels.ts) and the SQL is written after them in the
+ * same memory, so every value is placed by `copyWithin` (a plain memmove; on Node 20 `Buffer#copy`
+ * and `set(subarray)` cost ~4x more per call, and a JS byte loop more still). Whether a text value
+ * can be copied as is (no byte to escape, nothing non-ASCII) is answered by the kernels' SIMD scan,
+ * whose result most values never meet. A statement is cut before the tuple that would take it past
+ * `limit` bytes, and at the end of the batch.
  *
  * Self-contained on purpose (no imports, no inner functions; `isUtf8` is passed in): the dump's
- * workers run its source text with nextSpecialByte's (row-workers.ts), and without workers it runs here.
+ * workers run its source text (row-workers.ts), and without workers it runs here.
  */
+import type { RowKernels } from './row-kernels.js';
+
 
 /** How a selected column is written (InsertPlan.ways). */
 export const WAY_PLAIN = 0;
@@ -36,73 +38,29 @@ export interface InsertPlan {
 }
 
 /**
- * The first index in [i, end) of a byte a text literal cannot hold as is (NUL, LF, CR, backslash,
- * quote, ^Z) or of any byte >= 0x80, else `end`. `words` views the same memory as `b` from offset 0
- * (4-byte aligned), or is undefined. Four bytes at a time, with the "has a zero byte" test on the word
- * XORed with each byte sought: 1.7x the speed of a regexp over a latin1 copy (which also costs the
- * copy). Self-contained: the workers run its source.
+ * Encodes `rows` rows of the `len` bytes at `k.arena` in the kernels' memory, each after 4 unread
+ * bytes (RowBatches' layout), into statements at the start of `into` when they fit there, else in
+ * a buffer of their own.
  */
-export function nextSpecialByte(b: Uint8Array, words: Int32Array | undefined, i: number, end: number): number {
-  if (words !== undefined) {
-    while (i < end && (i & 3) !== 0) {
-      const x = b[i]!;
-      if (x >= 0x80 || x === 0x27 || x === 0x5c || x === 0x00 || x === 0x0a || x === 0x0d || x === 0x1a) return i;
-      i++;
-    }
-    const wordsEnd = end >> 2;
-    let k = i >> 2;
-    for (; k < wordsEnd; k++) {
-      const v = words[k]!;
-      // bit 7 of a byte of t is set where the byte is >= 0x80 or equals one of those sought
-      let t = v;
-      let x = v ^ 0x27272727;
-      t |= ((x - 0x01010101) | 0) & ~x;
-      x = v ^ 0x5c5c5c5c;
-      t |= ((x - 0x01010101) | 0) & ~x;
-      t |= ((v - 0x01010101) | 0) & ~v;
-      x = v ^ 0x0a0a0a0a;
-      t |= ((x - 0x01010101) | 0) & ~x;
-      x = v ^ 0x0d0d0d0d;
-      t |= ((x - 0x01010101) | 0) & ~x;
-      x = v ^ 0x1a1a1a1a;
-      t |= ((x - 0x01010101) | 0) & ~x;
-      if ((t & 0x80808080) !== 0) break;
-    }
-    // the word that matched, or the tail after the last whole word (never back before i)
-    if (k << 2 > i) i = k << 2;
-  }
-  for (; i < end; i++) {
-    const x = b[i]!;
-    if (x >= 0x80 || x === 0x27 || x === 0x5c || x === 0x00 || x === 0x0a || x === 0x0d || x === 0x1a) return i;
-  }
-  return end;
-}
-
-/**
- * Encodes `rows` rows of `batch[0, len)`, each after 4 unread bytes (RowBatches' layout). The arena
- * is kept in `scratch` for the next batch, so the statements come back in a buffer of their own,
- * of their exact size.
- */
-export function encodeInserts(batch: Uint8Array, len: number, rows: number, plan: InsertPlan, isUtf8: (b: Uint8Array) => boolean, scratch: { arena?: Buffer }): Buffer {
+export function encodeInserts(k: RowKernels, len: number, rows: number, plan: InsertPlan, isUtf8: (b: Uint8Array) => boolean, into?: ArrayBuffer): Buffer {
   const ways = plan.ways;
   const opens = plan.hexOpens;
   const head = plan.head;
   const cols = ways.length;
+  const scan = k.exports.next_special;
   let maxOpen = 2;
   for (let c = 0; c < cols; c++) if (opens[c]!.length > maxOpen) maxOpen = opens[c]!.length;
   // room a row may need at most: hex doubles a value and adds its opening, escaping at most doubles
-  // it, and the row may start a statement; the arena grows when the next row might not fit
+  // it, and the row may start a statement; the memory grows when the next row might not fit
   const perValue = maxOpen + 6;
-  const want = len + Math.ceil(len * 1.25) + 4096 + head.length;
-  let a = scratch.arena !== undefined && scratch.arena.length >= want ? scratch.arena : Buffer.allocUnsafeSlow(want);
-  a.set(batch.subarray(0, len), 0);
-  // the next byte at or after the current value that a text literal cannot hold as is (nextSpecialByte)
-  let words = (a.byteOffset & 3) === 0 ? new Int32Array(a.buffer, a.byteOffset, len >> 2) : undefined;
+  const end = k.arena + len;
+  let a = k.bytes(end + Math.ceil(len * 1.25) + 4096 + head.length);
+  // the next byte at or after the current value that a text literal cannot hold as is
   let special = -1;
-  let o = len;
+  let o = end;
   let tuples = 0;
   let stmtLen = 0;
-  let p = 0;
+  let p = k.arena;
   for (let r = 0; r < rows; r++) {
     // each row follows 4 bytes that are not read (its packet header: see RowBatches)
     p += 4;
@@ -116,12 +74,7 @@ export function encodeInserts(batch: Uint8Array, len: number, rows: number, plan
       else q += 9 + (a[q + 1]! | (a[q + 2]! << 8) | (a[q + 3]! << 16)) + a[q + 4]! * 0x1000000;
     }
     const need = o + 2 * (q - p) + cols * perValue + 2 * head.length + 8;
-    if (need > a.length) {
-      const bigger = Buffer.allocUnsafeSlow(Math.max(need + (len - q), Math.ceil(1.5 * a.length)));
-      a.copy(bigger, 0, 0, o);
-      a = bigger;
-      words = (a.byteOffset & 3) === 0 ? new Int32Array(a.buffer, a.byteOffset, len >> 2) : undefined;
-    }
+    if (need > a.length) a = k.bytes(Math.max(need + (end - q), Math.ceil(1.5 * a.length)));
     if (tuples === 0) {
       a.set(head, o);
       o += head.length;
@@ -170,7 +123,7 @@ export function encodeInserts(batch: Uint8Array, len: number, rows: number, plan
         }
         if (way === WAY_QUOTED) a[o++] = 0x27;
       } else if (way === WAY_TEXT) {
-        if (special < s) special = nextSpecialByte(a, words, s, len);
+        if (special < s) special = scan(s, end);
         a[o++] = 0x27;
         if (special >= e) {
           a.copyWithin(o, s, e);
@@ -227,14 +180,12 @@ export function encodeInserts(batch: Uint8Array, len: number, rows: number, plan
     tuples++;
     stmtLen += tupleLen + 1;
   }
-  if (p !== len) throw new Error(`a batch of ${rows} rows and ${len} bytes did not hold ${cols} values per row (they ended at ${p})`);
+  if (p !== end) throw new Error(`a batch of ${rows} rows and ${len} bytes did not hold ${cols} values per row (they ended at ${p - k.arena})`);
   if (tuples > 0) {
     a[o++] = 0x3b;
     a[o++] = 0x0a;
   }
-  // a huge row's arena is not kept
-  scratch.arena = a.length <= 16 * 1024 * 1024 ? a : undefined;
-  const out = Buffer.allocUnsafeSlow(o - len);
-  a.copy(out, 0, len, o);
+  const out = into !== undefined && into.byteLength >= o - end ? Buffer.from(into, 0, o - end) : Buffer.allocUnsafeSlow(o - end);
+  a.copy(out, 0, end, o);
   return out;
 }

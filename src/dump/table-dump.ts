@@ -60,6 +60,7 @@ export async function dumpTable(s: DbSession, t: CatalogTable, ctx: TableDumpCon
     tmpDir: ctx.tmpDir,
     header: DATA_FILE_HEADER,
     signal: ctx.signal,
+    written: (sql) => encoder.release(sql),
   });
   await s.q.query('SET SESSION character_set_results = binary');
   let reading = true;

@@ -4,7 +4,7 @@
  * from the connection's packets (row-packets.ts): no object or Buffer per value.
  *
  * Self-contained on purpose (no imports, no inner functions): the checksum workers run their
- * source text (checksum-pool.ts).
+ * source text (row-workers.ts).
  */
 
 /** Where the row of `columns` values starting at `p` ends. */

@@ -1,18 +1,16 @@
 /**
- * The table checksum: the row hash is MurmurHash3_x86_128 (published vectors), the worker pool gives
- * exactly the in-thread digest for both algorithms, the sum ignores row order and catches a changed,
- * lost or duplicated row, and v1 is still sha256 of its canonical encoding per row (older dumps keep
- * verifying). Rows are given as the text protocol sends them, with every length form.
+ * The table checksum: the row hash is MurmurHash3_x86_128 (published vectors), summed over rows;
+ * the worker pool and this thread give exactly the reference digest (computed here with BigInt and
+ * the JavaScript reference hash) for both algorithms; the sum ignores row order and catches a
+ * changed, lost or duplicated row; v1 is still sha256 of its canonical encoding per row (older dumps
+ * keep verifying). Rows are given as the text protocol sends them, with every length form.
  */
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { MURMUR3_VECTORS, murmur3x86_128 } from '../support/murmur3.js';
 import { textRow } from '../support/text-row.js';
 import { RowChecksum, type ChecksumAlgorithm } from '../../src/dump/checksum.js';
-import { RowBatches } from '../../src/dump/row-workers.js';
-import { murmur3x86_128 } from '../../src/dump/row-hash.js';
-import { textRowEnd } from '../../src/dump/text-row.js';
-
-const hex = (w: Uint32Array) => [...w].map((x) => x.toString(16).padStart(8, '0')).join('');
+import { RowBatches, runHere } from '../../src/dump/row-workers.js';
 
 type Row = (Buffer | null)[];
 
@@ -28,7 +26,6 @@ function rows(n: number, seed = 1): Row[] {
   ]);
 }
 
-
 /** rowsum-sha256-v1's canonical encoding, written independently of the code under test */
 function v1Encoding(row: Row): Buffer {
   return Buffer.concat(
@@ -41,6 +38,22 @@ function v1Encoding(row: Row): Buffer {
   );
 }
 
+/** the digest as checksum.ts defines it, with BigInt and the reference hashes */
+function reference(all: Row[], algorithm: ChecksumAlgorithm): string {
+  const bits = algorithm === 'rowsum-mm3-v2' ? 128n : 256n;
+  const out = new Uint32Array(4);
+  let total = 0n;
+  for (const r of all) {
+    if (algorithm === 'rowsum-sha256-v1') total += BigInt(`0x${createHash('sha256').update(v1Encoding(r)).digest('hex')}`);
+    else {
+      const b = textRow(r);
+      murmur3x86_128(b, 0, b.length, out);
+      total += [...out].reduce((n, w) => (n << 32n) | BigInt(w), 0n);
+    }
+  }
+  return `${algorithm}:${(total % (1n << bits)).toString(16).padStart(Number(bits / 4n), '0')}`;
+}
+
 async function offloaded(all: Row[], algorithm: ChecksumAlgorithm): Promise<string> {
   const sum = new RowBatches(all[0]!.length, algorithm);
   for (const r of all) {
@@ -51,31 +64,20 @@ async function offloaded(all: Row[], algorithm: ChecksumAlgorithm): Promise<stri
   return (await sum.finish()).digest();
 }
 
-function inThread(all: Row[], algorithm: ChecksumAlgorithm): RowChecksum {
+/** every row in one batch, in this thread */
+function here(all: Row[], algorithm: ChecksumAlgorithm): RowChecksum {
   const sum = new RowChecksum(algorithm);
-  for (const r of all) {
-    const b = textRow(r);
-    expect(textRowEnd(b, 0, r.length)).toBe(b.length);
-    sum.addTextRow(b, 0, b.length, r.length);
-  }
+  runHere(Buffer.concat(all.flatMap((r) => [Buffer.from('hdr!'), textRow(r)])), all.length, all[0]!.length, sum);
   return sum;
 }
 
-describe('row hash', () => {
+describe('the reference row hash', () => {
   it('is MurmurHash3_x86_128 with seed 0 (published test vectors), over any slice', () => {
     const out = new Uint32Array(4);
-    const vectors: [string, string][] = [
-      ['', '00000000000000000000000000000000'],
-      ['H', 'f69feb5df45637a0f45637a0f45637a0'],
-      ['Hello World!', '6bee9883eb1be4f59dfb7172ae3fbea9'],
-      ['Hello World! Hello World!', '86163d2b245b8ee23c4d056024166d77'],
-      ['Hello World! Hello World! Hello ', '4855a598c76f875e7760fe307dcc7b58'],
-      ['メロスは激怒した。必ず、かの', '1d028a63972c672b69df633a4bf21e2e'],
-    ];
-    for (const [text, want] of vectors) {
+    for (const [text, want] of MURMUR3_VECTORS) {
       const b = Buffer.from(`ab${text}cd`);
       murmur3x86_128(b, 2, b.length - 2, out);
-      expect(hex(out), text).toBe(want);
+      expect([...out].map((x) => x.toString(16).padStart(8, '0')).join(''), text).toBe(want);
     }
   });
 });
@@ -83,30 +85,34 @@ describe('row hash', () => {
 describe('table checksum', () => {
   const table = rows(6000);
 
-  it.each(['rowsum-mm3-v2', 'rowsum-sha256-v1'] as const)('%s: worker batches give the in-thread digest, in any row order', async (algorithm) => {
-    const here = inThread(table, algorithm);
-    expect(here.rows).toBe(table.length);
-    expect(here.digest()).toMatch(new RegExp(`^${algorithm}:[0-9a-f]{${algorithm === 'rowsum-mm3-v2' ? 32 : 64}}$`));
-    expect(await offloaded(table, algorithm)).toBe(here.digest());
-    expect(await offloaded([...table].reverse(), algorithm)).toBe(here.digest());
+  it.each(['rowsum-mm3-v2', 'rowsum-sha256-v1'] as const)('%s: worker batches and this thread give the reference digest, in any row order', async (algorithm) => {
+    const want = reference(table, algorithm);
+    const mine = here(table, algorithm);
+    expect(mine.rows).toBe(table.length);
+    expect(mine.digest()).toBe(want);
+    expect(await offloaded(table, algorithm)).toBe(want);
+    expect(await offloaded([...table].reverse(), algorithm)).toBe(want);
+  });
+
+  it('takes every length form, 8-byte lengths too (a value of 16 MiB or more)', () => {
+    const big = [[Buffer.from('1'), Buffer.alloc(16 * 1024 * 1024 + 3, 0x61), null]];
+    expect(here(big, 'rowsum-mm3-v2').digest()).toBe(reference(big, 'rowsum-mm3-v2'));
   });
 
   it('catches a changed, a lost and a duplicated row', async () => {
-    const base = inThread(table, 'rowsum-mm3-v2').digest();
+    const base = reference(table, 'rowsum-mm3-v2');
     const changed = table.map((r, i) => (i === 4321 ? [r[0]!, Buffer.from('x'), r[2]!, r[3]!] : r));
     expect(await offloaded(changed, 'rowsum-mm3-v2')).not.toBe(base);
     expect(await offloaded(table.slice(1), 'rowsum-mm3-v2')).not.toBe(base);
     expect(await offloaded([...table, table[10]!], 'rowsum-mm3-v2')).not.toBe(base);
     // NULL and an empty value differ
-    const nullRow = inThread([[null]], 'rowsum-mm3-v2').digest();
-    expect(inThread([[Buffer.alloc(0)]], 'rowsum-mm3-v2').digest()).not.toBe(nullRow);
+    expect(here([[Buffer.alloc(0)]], 'rowsum-mm3-v2').digest()).not.toBe(here([[null]], 'rowsum-mm3-v2').digest());
   });
 
-  it('v1 is the sum of the sha256 of each row\'s canonical encoding (what older dumps recorded)', () => {
-    const few = table.slice(0, 50);
-    let total = 0n;
-    for (const r of few) total += BigInt(`0x${createHash('sha256').update(v1Encoding(r)).digest('hex')}`);
-    const want = (total % (1n << 256n)).toString(16).padStart(64, '0');
-    expect(inThread(few, 'rowsum-sha256-v1').digest()).toBe(`rowsum-sha256-v1:${want}`);
+  it.each(['rowsum-mm3-v2', 'rowsum-sha256-v1'] as const)('%s: refuses a batch whose rows do not hold the columns', (algorithm) => {
+    const row = Buffer.concat([Buffer.from('hdr!'), textRow(table[3]!)]);
+    // one byte short, and one column more than the rows have
+    expect(() => runHere(row.subarray(0, row.length - 1), 1, 4, new RowChecksum(algorithm))).toThrow(/did not hold 4 values per row/);
+    expect(() => runHere(row, 1, 5, new RowChecksum(algorithm))).toThrow(/did not hold 5 values per row/);
   });
 });

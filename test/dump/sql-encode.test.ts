@@ -7,7 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { textRow } from '../support/text-row.js';
 import { insertHead, literal } from '../../src/dump/columns.js';
 import { insertPlan, InsertEncoder } from '../../src/dump/insert-encoder.js';
-import { encodeInserts, nextSpecialByte } from '../../src/dump/sql-encode.js';
+import { RowKernels, rowKernelsModule } from '../../src/dump/row-kernels.js';
+import { statementBuffersAllocated } from '../../src/dump/row-workers.js';
+import { encodeInserts } from '../../src/dump/sql-encode.js';
 import type { DumpColumn } from '../../src/dump/types.js';
 import { isUtf8 } from 'node:buffer';
 
@@ -78,15 +80,21 @@ function reference(all: Row[], limit: number): string {
   return tuples > 0 ? `${out};\n` : out;
 }
 
+/** the batch placed where processBatch places it, in kernels of its own or given ones */
+function placed(batch: Buffer, k = new RowKernels(rowKernelsModule())): RowKernels {
+  k.bytes(k.arena + batch.length).set(batch, k.arena);
+  return k;
+}
+
 describe('INSERT encoding', () => {
   it('writes exactly literal() with the statement cut rule, in one batch', () => {
     const all = rows(400);
-    // one scratch for all: an arena left over from a bigger batch is reused as is
-    const scratch = {};
+    // one memory for all: what a bigger batch left behind is written over
+    const k = new RowKernels(rowKernelsModule());
     for (const [n, limit] of [[400, 1], [400, 600], [17, 100_000], [400, 1 << 20]] as const) {
       const some = all.slice(0, n);
       const batch = Buffer.concat(some.flatMap((r) => [Buffer.from('hdr!'), textRow(r)]));
-      const sql = encodeInserts(batch, batch.length, some.length, insertPlan('t', columns, limit), isUtf8, scratch);
+      const sql = encodeInserts(placed(batch, k), batch.length, some.length, insertPlan('t', columns, limit), isUtf8);
       expect(sql.toString('latin1')).toBe(reference(some, limit));
       expect(isUtf8(sql)).toBe(true);
     }
@@ -94,7 +102,54 @@ describe('INSERT encoding', () => {
 
   it('refuses a batch whose rows do not hold the columns', () => {
     const batch = Buffer.concat([Buffer.alloc(4), textRow(rows(1)[0]!)]);
-    expect(() => encodeInserts(batch.subarray(0, batch.length - 1), batch.length - 1, 1, insertPlan('t', columns, 1000), isUtf8, {})).toThrow(/did not hold 9 values/);
+    const short = batch.subarray(0, batch.length - 1);
+    expect(() => encodeInserts(placed(short), short.length, 1, insertPlan('t', columns, 1000), isUtf8)).toThrow(/did not hold 9 values/);
+  });
+
+  it('grows the memory while it writes, when the statements outgrow the room set aside', () => {
+    // hex doubles every value: the statements take more than twice the rows' bytes
+    const binary = columns.map((c) => ({ ...c, kind: 'binary' as const, charset: null, generated: false }));
+    const all = Array.from({ length: 3000 }, (_, i) => binary.map((_, c) => Buffer.alloc(20 + ((i * 7 + c) % 300), (i + c) & 0xff)));
+    const batch = Buffer.concat(all.flatMap((r) => [Buffer.from('hdr!'), textRow(r)]));
+    const k = placed(batch);
+    const room = k.bytes(0).length;
+    const sql = encodeInserts(k, batch.length, all.length, insertPlan('t', binary, 1 << 30), isUtf8);
+    expect(k.bytes(0).length).toBeGreaterThan(room);
+    expect(sql.length).toBeGreaterThan(2 * batch.length);
+    const head = insertHead('t', binary);
+    const tuples = all.map((r) => `(${r.map((v, c) => literal(binary[c]!, v)).join(',')})`);
+    expect(sql.toString('latin1')).toBe(`${head}${tuples.join(',')};\n`);
+  });
+
+  it('statement buffers given back once written serve later batches; those still held never change', async () => {
+    const all = rows(6000);
+    const before = statementBuffersAllocated();
+    const encoder = new InsertEncoder('t', columns, 1 << 20);
+    const held: { b: Buffer; copy: Buffer }[] = [];
+    const parts: Buffer[] = [];
+    encoder.on('data', (b: Buffer) => {
+      parts.push(Buffer.from(b));
+      // every third one is kept (as a slow writer would); the rest go back at once, twice even
+      if (parts.length % 3 === 0) held.push({ b, copy: Buffer.from(b) });
+      else {
+        encoder.release(b);
+        encoder.release(b);
+      }
+    });
+    const ended = new Promise((resolve) => encoder.on('end', resolve));
+    for (const r of all) {
+      const b = Buffer.concat([Buffer.from('hdr!'), textRow(r)]);
+      if (!encoder.row(b, 4, b.length)) await new Promise<void>((resolve, reject) => encoder.whenReady(resolve, reject));
+    }
+    await encoder.finish();
+    await ended;
+    const head = insertHead('t', columns);
+    const tuplesOf = (sql: string) => sql.slice(head.length, -2).split(`;\n${head}`).join(',');
+    expect(tuplesOf(Buffer.concat(parts).toString('latin1'))).toBe(tuplesOf(reference(all, 1 << 20)));
+    for (const h of held) expect(h.b.equals(h.copy)).toBe(true);
+    // buffers were reused: far fewer made than batches written (a transfer gives each a new ArrayBuffer object)
+    expect(parts.length).toBeGreaterThan(10);
+    expect(statementBuffersAllocated() - before).toBeLessThan(parts.length / 2);
   });
 
   it('through the workers, over many batches: the same tuples in the same order, statements within the limit', async () => {
@@ -124,31 +179,5 @@ describe('INSERT encoding', () => {
     for (const statement of got.split(';\n').slice(0, -1)) {
       if (statement.length > limit + head.length) expect(statement.indexOf('),(')).toBe(-1);
     }
-  });
-});
-
-describe('the special-byte scan', () => {
-  it('finds the same byte as a byte-by-byte search, at every alignment and for every byte value', () => {
-    const special = (x: number) => x >= 0x80 || [0x00, 0x0a, 0x0d, 0x5c, 0x27, 0x1a].includes(x);
-    const b = Buffer.alloc(64);
-    const words = new Int32Array(b.buffer, b.byteOffset, 16);
-    let checked = 0;
-    for (let x = 0; x < 256; x++) {
-      for (let at = 0; at < 24; at++) {
-        // plain bytes around one byte of value x, searched from several starts and to several ends
-        b.fill(0x41);
-        b[at] = x;
-        for (const from of [0, 1, 2, 3, 5, at]) {
-          for (const end of [at, at + 1, 40, 64]) {
-            const expected = special(x) && at >= from && at < end ? at : Math.max(from, end);
-            if (from > end) continue;
-            expect(nextSpecialByte(b, words, from, end)).toBe(expected);
-            expect(nextSpecialByte(b, undefined, from, end)).toBe(expected);
-            checked++;
-          }
-        }
-      }
-    }
-    expect(checked).toBeGreaterThan(20_000);
   });
 });
