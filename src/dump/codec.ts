@@ -8,7 +8,7 @@
  * be loaded (the loader says so clearly).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { finished } from 'node:stream/promises';
@@ -83,8 +83,8 @@ export function compressInto(compression: DumpCompression, fd: number, gzipLevel
     const z = createGzip({ level: gzipLevel, chunkSize: 64 * 1024 });
     return { input: z, done: pipeline(z, createWriteStream('', { fd, autoClose: false })) };
   }
-  const { input, done } = child(['-1', '-q', '-c'], fd);
-  return { input, done };
+  const { input, done } = child(['-1', '-q', '-c'], { out: fd });
+  return { input: input!, done };
 }
 
 export function decompressor(compression: DumpCompression): CodecStream {
@@ -92,13 +92,27 @@ export function decompressor(compression: DumpCompression): CodecStream {
     const z = createGunzip({ chunkSize: 64 * 1024 });
     return { input: z, output: z, done: finished(z) };
   }
-  return child(['-d', '-q', '-c']);
+  const { input, output, done } = child(['-d', '-q', '-c']);
+  return { input: input!, output, done };
 }
 
-/** zstd with `args`, its output read from a stream, or written by it to the file `outFd` */
-function child(args: string[], outFd?: number): CodecStream {
+/**
+ * Decompresses the local file `path`: zstd reads it itself, so its compressed bytes never pass
+ * through this process (gzip goes through node:zlib).
+ */
+export function decompressFile(compression: DumpCompression, path: string): Omit<CodecStream, 'input'> {
+  if (compression === 'gzip') {
+    const z = createGunzip({ chunkSize: 64 * 1024 });
+    return { output: z, done: pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), z) };
+  }
+  return child(['-d', '-q', '-c', '--', path], { in: 'ignore' });
+}
+
+/** zstd with `args`: it reads a stream (or nothing: its input is a file named in `args`), and its output is read from a stream or written by it to the file `out` */
+function child(args: string[], io: { in?: 'ignore'; out?: number } = {}): Omit<CodecStream, 'input'> & { input: Writable | null } {
   if (!hasZstd()) throw zstdMissing();
-  const proc = spawn('zstd', args, { stdio: ['pipe', outFd ?? 'pipe', 'pipe'] });
+  const outFd = io.out;
+  const proc = spawn('zstd', args, { stdio: [io.in ?? 'pipe', outFd ?? 'pipe', 'pipe'] });
   let stderr = '';
   proc.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d.slice(0, 2000)));
   // Read stdout from the start: when a child exits, Node resumes any output stream nobody reads
@@ -107,6 +121,10 @@ function child(args: string[], outFd?: number): CodecStream {
   const output = new PassThrough({ highWaterMark: 1 << 16 });
   if (outFd === undefined) proc.stdout!.pipe(output);
   else output.end();
+  // a reader that gives up (destroys the output) stops the program, which would wait on it forever
+  output.once('close', () => {
+    if (!output.readableEnded && proc.exitCode === null) proc.kill();
+  });
   const done = new Promise<void>((resolve, reject) => {
     proc.on('error', reject);
     proc.on('close', (code) => (code === 0 ? resolve() : reject(new DumpError(`zstd ${args.join(' ')} exited ${code}: ${stderr.trim()}`))));
@@ -116,5 +134,5 @@ function child(args: string[], outFd?: number): CodecStream {
     proc.stdout?.destroy(error as Error);
     output.destroy(error as Error);
   });
-  return { input: proc.stdin!, output, done };
+  return { input: proc.stdin, output, done };
 }

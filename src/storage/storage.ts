@@ -26,8 +26,12 @@ export interface Storage {
    */
   put(key: string, source: ByteSource, options?: PutOptions): Promise<PutResult>;
 
-  /** Streams the object. A missing key rejects with `StorageNotFoundError` (before any byte). */
-  get(key: string, options?: OpOptions): Promise<Readable>;
+  /**
+   * Streams the object. A missing key rejects with `StorageNotFoundError` (before any byte). A
+   * driver that keeps objects as local files names the file in the stream's `filePath`: a reader
+   * may read the file itself instead (then destroys the stream).
+   */
+  get(key: string, options?: OpOptions): Promise<ObjectStream>;
 
   /** Size (and sha256 where the driver stores it). A missing key rejects with `StorageNotFoundError`. */
   head(key: string, options?: OpOptions): Promise<ObjectInfo>;
@@ -53,6 +57,12 @@ export interface StorageCapabilities {
   /** list/head may lag behind a completed put */
   readonly eventuallyConsistent: boolean;
 }
+
+/** An object's bytes as `get` streams them. */
+export type ObjectStream = Readable & {
+  /** the local file that holds exactly these bytes, where the object is one */
+  readonly filePath?: string;
+};
 
 /** Opens a fresh stream of the bytes to store. Called once per attempt. */
 export type ByteSource = (() => Readable | Promise<Readable>) & {

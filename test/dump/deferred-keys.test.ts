@@ -55,12 +55,16 @@ describe('secondary keys built after the load (real MariaDB)', () => {
       await a.query('INSERT INTO k.child SELECT seq, 1 + seq % 10, seq % 7 FROM k.seq_1_to_300');
       await a.query('INSERT INTO k.aria SELECT seq, seq % 5 FROM k.seq_1_to_300');
       const manifest = await runDump({ source: { host: a.host, port: a.port, user: a.archiver.user, password: a.archiver.password }, storage, tier: 'daily', mode: 'backup-stage', concurrency: 2, chunkBytes: 16 * 1024, databases: ['k'] });
-      const report = await loadDump({ storage, dumpPrefix: manifest.prefix, target: { host: a.host, port: a.port, user: a.rootUser, password: a.rootPassword }, renameDatabase: 'k2' });
+      const target = { host: a.host, port: a.port, user: a.rootUser, password: a.rootPassword };
+      const report = await loadDump({ storage, dumpPrefix: manifest.prefix, target, renameDatabase: 'k2' });
       expect(report.tables.every((t) => t.ok === true)).toBe(true);
+      const plain = await loadDump({ storage, dumpPrefix: manifest.prefix, target, renameDatabase: 'k3', deferKeys: false });
+      expect(plain.tables.every((t) => t.ok === true)).toBe(true);
       const conn = await a.connectRoot();
       try {
         for (const t of ['plain', 'auto_in_key', 'parent', 'child', 'aria']) {
           expect({ t, ...(await fingerprintTable(conn, 'k2', t)) }).toEqual({ t, ...(await fingerprintTable(conn, 'k', t)) });
+          expect({ t, ...(await fingerprintTable(conn, 'k3', t)) }).toEqual({ t, ...(await fingerprintTable(conn, 'k', t)) });
         }
       } finally {
         await conn.end();

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -173,6 +174,41 @@ describe('dump and load of the tricky fixture', () => {
       expect(await count(connB, 'SELECT COUNT(*) AS n FROM tampered.no_pk')).toBe(0);
     } finally {
       await writeFile(path, original);
+    }
+  });
+
+  it('refuses a tampered zstd data file (which zstd reads from disk itself), naming it, and keeps none of its rows', async () => {
+    // a storage of its own: the other tests list this one's dumps
+    const own = await mkdtemp(join(tmpdir(), 'dump-tamper-'));
+    const ownStorage = createLocalStorage({ path: own });
+    const m = await runDump({ source: archiverOf(a), storage: ownStorage, tier: 'daily', compression: 'zstd', databases: ['tricky'] });
+    const key = m.tables.find((t) => t.table === 'no_pk')!.files[0]!;
+    const path = join(own, ...`${m.prefix}/${key}`.split('/'));
+    const original = await readFile(path);
+    const load = (name: string) => loadDump({ storage: ownStorage, dumpPrefix: m.prefix, target: rootOf(b), tables: ['tricky.no_pk'], renameDatabase: name }).catch((e: unknown) => e);
+    try {
+      // cut short: zstd fails
+      await writeFile(path, original.subarray(0, original.length - 7));
+      const cut = await load('tampered_zstd');
+      expect(cut).toBeInstanceOf(DumpIntegrityError);
+      expect((cut as Error).message).toContain(key);
+      expect(await count(connB, 'SELECT COUNT(*) AS n FROM tampered_zstd.no_pk')).toBe(0);
+      await connB.query('DROP DATABASE tampered_zstd');
+      // valid zstd of other statements: caught by the sha256
+      const sql = spawnSync('zstd', ['-d', '-c'], { input: original }).stdout.toString('utf8').replace("'v1'", "'v2'");
+      await writeFile(path, spawnSync('zstd', ['-1', '-c'], { input: sql }).stdout);
+      const other = await load('tampered_zstd');
+      expect(other).toBeInstanceOf(DumpIntegrityError);
+      expect((other as Error).message).toMatch(/does not match dump\.json/);
+      expect(await count(connB, 'SELECT COUNT(*) AS n FROM tampered_zstd.no_pk')).toBe(0);
+      await connB.query('DROP DATABASE tampered_zstd');
+      // and the file as written loads, checked
+      await writeFile(path, original);
+      const good = await load('tampered_zstd');
+      expect((good as { tables: { ok: boolean | null }[] }).tables.every((t) => t.ok === true)).toBe(true);
+    } finally {
+      await connB.query('DROP DATABASE IF EXISTS tampered_zstd');
+      await rm(own, { recursive: true, force: true });
     }
   });
 

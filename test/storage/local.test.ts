@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, open, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -38,6 +38,23 @@ describe('local driver', () => {
       expect(object.ino).toBe(source.ino);
       expect(object.mode & 0o777).toBe(0o640);
       expect((await readdir(join(root, 'store', 'd'))).sort()).toEqual(['chunk']);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it('get names the file that holds the object, whose bytes are the stream\'s', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'local-get-'));
+    try {
+      const storage = createLocalStorage({ path: root });
+      const data = randomBytes(70_000);
+      await storage.put('d/o', () => Readable.from([data]));
+      const stream = await storage.get('d/o');
+      expect(stream.filePath).toBe(join(root, 'd', 'o'));
+      const chunks: Buffer[] = [];
+      for await (const c of stream) chunks.push(c as Buffer);
+      expect(Buffer.concat(chunks)).toEqual(data);
+      expect(await readFile(stream.filePath!)).toEqual(data);
     } finally {
       await rm(root, { recursive: true, force: true });
     }

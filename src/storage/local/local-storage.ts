@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, link, mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
-import { Writable, type Readable } from 'node:stream';
+import { Writable } from 'node:stream';
 import type { FileHandle } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { StorageError, StorageNotFoundError, throwIfAborted } from '../../errors.js';
 import { ByteCounter } from '../byte-counter.js';
-import { assertValidKey, type ByteSource, type ObjectInfo, type OpOptions, type PutOptions, type PutResult, type Storage } from '../storage.js';
+import { assertValidKey, type ByteSource, type ObjectInfo, type ObjectStream, type OpOptions, type PutOptions, type PutResult, type Storage } from '../storage.js';
 import { checkExpected, checkLanded } from '../verify-expected.js';
 import { fsyncDir, fsyncFile } from '../../fs/durable.js';
 import { hashFile } from '../../fs/hash-file.js';
@@ -57,13 +57,13 @@ export function createLocalStorage(options: LocalStorageOptions): Storage {
     }
   }
 
-  async function get(key: string, opts?: OpOptions): Promise<Readable> {
+  async function get(key: string, opts?: OpOptions): Promise<ObjectStream> {
     const path = pathOf(key);
     throwIfAborted(opts?.signal);
     try {
       // open first so that a missing key rejects here, before the caller sees a stream
       const handle = await open(path, 'r');
-      return handle.createReadStream({ highWaterMark: 1 << 20, signal: opts?.signal });
+      return Object.assign(handle.createReadStream({ highWaterMark: 1 << 20, signal: opts?.signal }), { filePath: path });
     } catch (error) {
       throw classify(error, name, key);
     }
