@@ -106,7 +106,15 @@ export class ChunkSink extends Writable {
       this.#n++;
       const path = join(this.#o.tmpDir, `chunk-${process.pid}-${Math.random().toString(36).slice(2)}-${this.#n}`);
       this.#tmpFiles.add(path);
-      this.#current = await ChunkFile.create(path, this.#o.compression, this.#o.gzipLevel);
+      const file = await ChunkFile.create(path, this.#o.compression, this.#o.gzipLevel);
+      if (this.destroyed) {
+        // destroyed while the file was being opened: _destroy saw no file to stop or remove
+        file.abort();
+        await file.codec.done.catch(() => undefined);
+        await unlink(path).catch(() => undefined);
+        throw new Error('the chunk sink was destroyed');
+      }
+      this.#current = file;
       await this.#current.write(this.#o.header);
     }
     this.sqlBytes += chunk.length;

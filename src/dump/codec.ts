@@ -93,46 +93,60 @@ export function decompressor(compression: DumpCompression): CodecStream {
     return { input: z, output: z, done: finished(z) };
   }
   const { input, output, done } = child(['-d', '-q', '-c']);
-  return { input: input!, output, done };
+  return { input: input!, output: output!, done };
 }
 
 /**
- * Decompresses the local file `path`: zstd reads it itself, so its compressed bytes never pass
- * through this process (gzip goes through node:zlib).
+ * Decompresses the open local file `fd` from its start (the caller closes it once `done`
+ * settled): zstd reads it itself, so its compressed bytes never pass through this process (gzip
+ * goes through node:zlib, with positioned reads).
  */
-export function decompressFile(compression: DumpCompression, path: string): Omit<CodecStream, 'input'> {
+export function decompressFile(compression: DumpCompression, fd: number): Omit<CodecStream, 'input'> {
   if (compression === 'gzip') {
     const z = createGunzip({ chunkSize: 64 * 1024 });
-    return { output: z, done: pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), z) };
+    return { output: z, done: pipeline(createReadStream('', { fd, autoClose: false, start: 0, highWaterMark: 1 << 20 }), z) };
   }
-  return child(['-d', '-q', '-c', '--', path], { in: 'ignore' });
+  const { output, done } = child(['-d', '-q', '-c'], { in: fd });
+  return { output: output!, done };
 }
 
-/** zstd with `args`: it reads a stream (or nothing: its input is a file named in `args`), and its output is read from a stream or written by it to the file `out` */
-function child(args: string[], io: { in?: 'ignore'; out?: number } = {}): Omit<CodecStream, 'input'> & { input: Writable | null } {
+/**
+ * zstd with `args`. It reads a stream (`input`), or the file `in`; its output is read from a
+ * stream (`output`), or it writes it to the file `out` itself.
+ */
+function child(args: string[], io: { in?: number; out?: number } = {}): { input: Writable | null; output: Readable | null; done: Promise<void> } {
   if (!hasZstd()) throw zstdMissing();
-  const outFd = io.out;
-  const proc = spawn('zstd', args, { stdio: [io.in ?? 'pipe', outFd ?? 'pipe', 'pipe'] });
+  const proc = spawn('zstd', args, { stdio: [io.in ?? 'pipe', io.out ?? 'pipe', 'pipe'] });
   let stderr = '';
   proc.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d.slice(0, 2000)));
-  // Read stdout from the start: when a child exits, Node resumes any output stream nobody reads
-  // yet and the data is gone. A loader that spawns `zstd -d`, feeds it a small file and only then
-  // starts reading (after its START TRANSACTION) lost whole chunks that way, with exit code 0.
-  const output = new PassThrough({ highWaterMark: 1 << 16 });
-  if (outFd === undefined) proc.stdout!.pipe(output);
-  else output.end();
-  // a reader that gives up (destroys the output) stops the program, which would wait on it forever
-  output.once('close', () => {
-    if (!output.readableEnded && proc.exitCode === null) proc.kill();
-  });
+  // a write into a program that died fails with EPIPE: reported through `done`, never thrown
+  let inputError: Error | undefined;
+  proc.stdin?.on('error', (error) => (inputError ??= error));
   const done = new Promise<void>((resolve, reject) => {
     proc.on('error', reject);
-    proc.on('close', (code) => (code === 0 ? resolve() : reject(new DumpError(`zstd ${args.join(' ')} exited ${code}: ${stderr.trim()}`))));
+    proc.on('close', (code) => {
+      if (code !== 0) reject(new DumpError(`zstd ${args.join(' ')} exited ${code}: ${stderr.trim()}`));
+      else if (inputError) reject(new DumpError(`zstd ${args.join(' ')}: writing to it failed: ${inputError.message}`));
+      else resolve();
+    });
   });
+  let output: PassThrough | null = null;
+  if (io.out === undefined) {
+    // Read stdout from the start: when a child exits, Node resumes any output stream nobody reads
+    // yet and the data is gone. A loader that spawns `zstd -d`, feeds it a small file and only then
+    // starts reading (after its START TRANSACTION) lost whole chunks that way, with exit code 0.
+    const out = new PassThrough({ highWaterMark: 1 << 16 });
+    proc.stdout!.pipe(out);
+    // a reader that gives up (destroys the output) stops the program, which would wait on it forever
+    out.once('close', () => {
+      if (!out.readableEnded && proc.exitCode === null) proc.kill();
+    });
+    output = out;
+  }
   // a failed child must fail the streams that feed or read it
   done.catch((error: unknown) => {
     proc.stdout?.destroy(error as Error);
-    output.destroy(error as Error);
+    output?.destroy(error as Error);
   });
   return { input: proc.stdin, output, done };
 }

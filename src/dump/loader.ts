@@ -15,6 +15,7 @@
  *   rewritten to `new`. (textual, best effort); table DDL and data are unqualified.
  */
 import { createHash } from 'node:crypto';
+import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DumpError, DumpIntegrityError, DumpMismatchError, describeError, isAbortError, throwIfAborted } from '../errors.js';
@@ -29,6 +30,7 @@ import { selectSql } from './columns.js';
 import { openSession, type DbSession, type DumpConnectionOptions } from './connection.js';
 import { qualified, quoteIdent } from './names.js';
 import { USERS_FILE } from './users.js';
+import { ChunkQueue } from './chunk-queue.js';
 import { deferSecondaryKeys } from './deferred-keys.js';
 import { RAW_QUERY_MAX, RAW_QUERY_OFFSET, rawQuery } from './raw-query.js';
 import {
@@ -244,17 +246,8 @@ export async function loadDump(o: LoadDumpOptions): Promise<LoadReport> {
       await exec(main, `USE ${quoteIdent(target)}`, '');
       await exec(main, d.create, `creating table ${target}.${t.table}`, 'Load into a database without this table, or rename the database (renameDatabase).');
     }
-    // data: every chunk file is a work item, biggest tables first. A session takes a chunk of a
-    // table no other session is loading when there is one: two sessions appending to one table
-    // wait on its last index page (measured: 10% slower on 8 equal tables). Only when every table
-    // left is being loaded do they share one, so a big table is not loaded by one session alone
-    // (chunks are independent transactions; the checksum does not depend on row order).
-    const queue = [...p.tables].sort((a, b) => b.sqlBytes - a.sqlBytes).flatMap((t) => t.files.map((key) => ({ t, key })));
-    const busy = new Map<DumpTableRecord, number>();
-    const take = () => {
-      const i = queue.findIndex((q) => !busy.get(q.t));
-      return queue.splice(i < 0 ? 0 : i, 1)[0];
-    };
+    // data: every chunk file is a work item (chunk-queue.ts)
+    const queue = new ChunkQueue(p.tables);
     const loaded = new Map<DumpTableRecord, LoadedTable>(
       p.tables.map((t) => [
         t,
@@ -266,16 +259,22 @@ export async function loadDump(o: LoadDumpOptions): Promise<LoadReport> {
     await Promise.all(
       sessions.map(async (s) => {
         let usedDb: string | undefined;
-        for (let item = take(); item && failed === undefined; item = take()) {
+        for (let item = queue.take(); item && failed === undefined; item = queue.take()) {
+          // the table counts as loading from taking the file until its rows are in
+          let loading = true;
+          const rowsIn = () => {
+            if (loading) queue.loaded(item!.table);
+            loading = false;
+          };
           try {
             throwIfAborted(o.signal);
-            const { t, key } = item;
+            const { table: t, key } = item;
             const t0 = performance.now();
             const target = p.targetOf(t.db);
             if (usedDb !== target) await exec(s, `USE ${quoteIdent(target)}`, '');
             usedDb = target;
-            busy.set(t, (busy.get(t) ?? 0) + 1);
-            const bytes = await loadFile(s, o.storage, prefix, record(key), `${target}.${t.table}`, o.signal).finally(() => busy.set(t, busy.get(t)! - 1));
+            const bytes = await loadFile(s, o.storage, prefix, record(key), `${target}.${t.table}`, o.signal);
+            rowsIn();
             bytesRead += bytes;
             const r = loaded.get(t) as LoadedTable;
             r.bytes += bytes;
@@ -292,6 +291,8 @@ export async function loadDump(o: LoadDumpOptions): Promise<LoadReport> {
             }
           } catch (error) {
             failed ??= error;
+          } finally {
+            rowsIn();
           }
         }
       }),
@@ -470,16 +471,28 @@ async function* statements(source: AsyncIterable<Buffer>, packet: { buffer: Buff
 
 /**
  * A data file, decompressed: its statements in `output`, and in `read` its size and sha256 once
- * all of it was read. A local file is read by zstd itself and hashed in the hash worker; anything
- * else streams through here.
+ * all of it was read. A local zstd file is opened once, read by zstd itself from its start and
+ * hashed in the hash worker with positioned reads of the same open file (so both see one file even
+ * if the key were replaced meanwhile); anything else streams through here.
  */
 async function openDataFile(storage: Storage, full: string, compression: DumpCompression, signal?: AbortSignal): Promise<{ output: Readable; read: Promise<FileFacts>; abort(): void }> {
   const input = await storage.get(full, { signal });
   let file: { output: Readable; read: Promise<FileFacts>; abort(): void };
   if (input.filePath !== undefined && compression === 'zstd') {
     input.destroy();
-    const codec = decompressFile(compression, input.filePath);
-    const read = Promise.all([hashFile(input.filePath), codec.done]).then(([facts]) => facts);
+    const handle = await open(input.filePath, 'r');
+    let codec: ReturnType<typeof decompressFile>;
+    try {
+      codec = decompressFile(compression, handle.fd);
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+    const hashed = hashFile(handle.fd);
+    const read = Promise.all([hashed, codec.done])
+      .then(([facts]) => facts)
+      // the hash must be done with the descriptor before it closes, whatever zstd did
+      .finally(() => hashed.catch(() => undefined).then(() => handle.close()));
     file = { output: codec.output, read, abort: () => codec.output.destroy() };
   } else {
     const counter = new ByteCounter();
@@ -505,16 +518,19 @@ async function loadFile(s: DbSession, storage: Storage, prefix: string, f: DumpF
   if (!compression) throw new DumpIntegrityError(f.key, `${f.key}: unknown data file type`);
   const full = `${prefix}/${f.key}`;
   const file = await openDataFile(storage, full, compression, signal);
-  await s.q.query('START TRANSACTION');
-  let lineNo = 0;
-  let sqlFailed: unknown;
-  let read: FileFacts;
-  // one buffer for the file's statements: sent as they are, without a string (raw-query.ts)
-  const packet = { buffer: Buffer.allocUnsafeSlow(2 << 20) };
+  let began = false;
   try {
+    await s.q.query('START TRANSACTION');
+    began = true;
+    let lineNo = 0;
+    let sqlFailed: unknown;
+    let read: FileFacts;
+    // one buffer for the file's statements: sent as they are, without a string (raw-query.ts)
+    const packet = { buffer: Buffer.allocUnsafeSlow(2 << 20) };
     try {
       for await (const len of statements(file.output as AsyncIterable<Buffer>, packet)) {
         lineNo++;
+        throwIfAborted(signal);
         if (len === 0) continue;
         try {
           if (len <= RAW_QUERY_MAX) await rawQuery(s, packet.buffer, len);
@@ -526,7 +542,6 @@ async function loadFile(s: DbSession, storage: Storage, prefix: string, f: DumpF
       }
       read = await file.read;
     } catch (error) {
-      file.abort();
       if (isAbortError(error)) throw error;
       if (sqlFailed === undefined) {
         throw new DumpIntegrityError(f.key, `${storage.name}: ${full} cannot be read or decompressed: ${describeError(error)}`, {
@@ -537,10 +552,12 @@ async function loadFile(s: DbSession, storage: Storage, prefix: string, f: DumpF
       throw new DumpError(`loading ${full} (line ${lineNo}) into ${into} failed: ${describeError(error)}`, { cause: error });
     }
     if (read.size !== f.size || read.sha256 !== f.sha256) throw integrity(storage, prefix, f, read.size, read.sha256);
+    throwIfAborted(signal);
     await s.q.query('COMMIT');
     return read.size;
   } catch (error) {
-    await s.q.query('ROLLBACK').catch(() => undefined);
+    file.abort();
+    if (began) await s.q.query('ROLLBACK').catch(() => undefined);
     throw error;
   }
 }

@@ -18,14 +18,23 @@ import type { DbSession } from './connection.js';
 
 /** The bytes of a packet before its payload: 3 length bytes and a sequence id. */
 const HEADER = 4;
-/** `packet` holds the statement from here: after the header and the command byte */
-export const RAW_QUERY_OFFSET = HEADER + 1;
-/** the largest statement one packet carries (its payload, with the command byte, stays below 0xffffff); longer ones go through `query(string)`, which splits them */
-export const RAW_QUERY_MAX = 0xffffff - 2;
+/**
+ * `packet` holds the statement from here: after the header, the command byte and, where the
+ * session uses query attributes (MySQL 8.0.23 and later), their count and set count
+ */
+export const RAW_QUERY_OFFSET = HEADER + 3;
+/**
+ * the largest statement sent in one packet: mysql2 writes a packet of 0xffffff bytes or more
+ * (header included) in pieces, which a payload built here must not become; longer statements go
+ * through `query(string)`
+ */
+export const RAW_QUERY_MAX = 0xffffff - RAW_QUERY_OFFSET - 1;
 
 const COM_QUERY = 0x03;
+/** mysql2's capability flag for query attributes (constants/client.js) */
+const CLIENT_QUERY_ATTRIBUTES = 0x08000000;
 
-interface PacketLike {
+export interface PacketLike {
   buffer: Buffer;
   length(): number;
   writeHeader(sequenceId: number): void;
@@ -33,7 +42,8 @@ interface PacketLike {
 
 interface Internals {
   addCommand(cmd: unknown): unknown;
-  config: unknown;
+  config: { clientFlags?: number };
+  serverCapabilityFlags?: number;
   writePacket(packet: PacketLike): void;
   constructor: { createQuery?(sql: string, values: unknown, cb: (error: unknown) => void, config: unknown): { start?: StartFn } };
 }
@@ -56,17 +66,8 @@ export function rawQuery(s: DbSession, packet: Buffer, sqlLength: number): Promi
       reject(new Error('mysql2 has no Connection.createQuery or Query#start: this version of mysql2 is not supported (see src/dump/raw-query.ts)'));
       return;
     }
-    const view = packet.subarray(0, RAW_QUERY_OFFSET + sqlLength);
-    view[HEADER] = COM_QUERY;
-    const ours: PacketLike = {
-      buffer: view,
-      length: () => view.length,
-      writeHeader(sequenceId: number) {
-        view.writeUIntLE(view.length - HEADER, 0, 3);
-        view[3] = sequenceId;
-      },
-    };
     cmd.start = function (this: unknown, p: unknown, connection: Internals) {
+      const ours = queryPacket(packet, sqlLength, ((connection.config.clientFlags ?? 0) & (connection.serverCapabilityFlags ?? 0) & CLIENT_QUERY_ATTRIBUTES) !== 0);
       // writePacket shadowed for this one call: the packet built for '' is dropped, ours is written
       const writePacket = connection.writePacket;
       const own = Object.getOwnPropertyDescriptor(connection, 'writePacket');
@@ -80,4 +81,26 @@ export function rawQuery(s: DbSession, packet: Buffer, sqlLength: number): Promi
     };
     raw.addCommand(cmd);
   });
+}
+
+/**
+ * The COM_QUERY packet around the statement at RAW_QUERY_OFFSET, as mysql2's Query packet lays it
+ * out: with query attributes in use, the command byte is followed by a parameter count of 0 and a
+ * parameter set count of 1.
+ */
+export function queryPacket(packet: Buffer, sqlLength: number, attributes: boolean): PacketLike {
+  const view = packet.subarray(attributes ? 0 : 2, RAW_QUERY_OFFSET + sqlLength);
+  view[HEADER] = COM_QUERY;
+  if (attributes) {
+    view[HEADER + 1] = 0;
+    view[HEADER + 2] = 1;
+  }
+  return {
+    buffer: view,
+    length: () => view.length,
+    writeHeader(sequenceId: number) {
+      view.writeUIntLE(view.length - HEADER, 0, 3);
+      view[3] = sequenceId;
+    },
+  };
 }

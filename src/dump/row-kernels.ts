@@ -37,7 +37,12 @@ let compiled: object | undefined;
 
 /** The compiled module, once per thread. */
 export function rowKernelsModule(): object {
-  compiled ??= new WebAssembly.Module(Buffer.from(ROW_KERNELS_WASM, 'base64'));
+  try {
+    compiled ??= new WebAssembly.Module(Buffer.from(ROW_KERNELS_WASM, 'base64'));
+  } catch (error) {
+    // V8 runs WebAssembly SIMD on x86-64 CPUs with SSE4.1 (and on every arm64)
+    throw new Error(`this machine cannot run the dump's WebAssembly row kernels (${(error as Error).message}); on x86-64 they need a CPU with SSE4.1 (a virtual machine may hide it: use a host CPU model)`, { cause: error });
+  }
   return compiled;
 }
 

@@ -245,6 +245,8 @@ export class RowBatches {
   #error: unknown;
 
   constructor(columns: number, algorithm: ChecksumAlgorithm = CHECKSUM_ALGORITHM, plan?: InsertPlan, onSql: (sql: Buffer) => void = () => undefined) {
+    // a machine that cannot run the kernels says so here, before any row is read
+    rowKernelsModule();
     this.#sum = new RowChecksum(algorithm);
     this.#columns = columns;
     this.#plan = plan;

@@ -28,27 +28,32 @@ const { closeSync, openSync, readSync } = require('node:fs');
 const { createHash } = require('node:crypto');
 // 1 MiB reads keep hashing near OpenSSL's speed
 const buf = Buffer.allocUnsafeSlow(1 << 20);
-parentPort.on('message', ({ seq, path }) => {
-  let fd;
+parentPort.on('message', ({ seq, path, fd: given }) => {
+  // a path is opened and closed here; a descriptor is the caller's, read from its start with positioned reads
+  let fd = given;
   try {
-    fd = openSync(path, 'r');
+    if (fd === undefined) fd = openSync(path, 'r');
     const hash = createHash('sha256');
     let size = 0;
-    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; size += n) hash.update(n === buf.length ? buf : buf.subarray(0, n));
+    for (let n; (n = readSync(fd, buf, 0, buf.length, given === undefined ? null : size)) > 0; size += n) hash.update(n === buf.length ? buf : buf.subarray(0, n));
     parentPort.postMessage({ seq, size, sha256: hash.digest('hex') });
   } catch (error) {
     parentPort.postMessage({ seq, error: { message: String(error && error.message), code: error && error.code } });
   } finally {
-    if (fd !== undefined) closeSync(fd);
+    if (given === undefined && fd !== undefined) closeSync(fd);
   }
 });
 `;
 
 let worker: EvalWorker<Reply> | undefined;
 
-export async function hashFile(path: string): Promise<FileFacts> {
+/**
+ * The file at `path`, or the open file `fd` from its start (positioned reads: its offset, which
+ * another reader may share, does not move; the caller keeps it open until this settles).
+ */
+export async function hashFile(file: string | number): Promise<FileFacts> {
   if (!worker || worker.broken) worker = new EvalWorker<Reply>('file hash worker', WORKER_SOURCE);
-  const { size, sha256, error } = await worker.ask({ path });
+  const { size, sha256, error } = await worker.ask(typeof file === 'number' ? { fd: file } : { path: file });
   if (error) throw Object.assign(new Error(error.message), error.code ? { code: error.code } : {});
   return { size: size!, sha256: sha256! };
 }

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSession, type DbSession } from '../../src/dump/connection.js';
-import { RAW_QUERY_MAX, RAW_QUERY_OFFSET, rawQuery } from '../../src/dump/raw-query.js';
+import { queryPacket, RAW_QUERY_MAX, RAW_QUERY_OFFSET, rawQuery } from '../../src/dump/raw-query.js';
 import { startMariadb, stopAllMariadb, type MariadbServer } from '../support/mariadb.js';
 
 let db: MariadbServer;
@@ -50,6 +50,42 @@ describe('rawQuery', () => {
     await rawQuery(s, buf, place(buf, 'DELETE FROM rq.t WHERE id = 4'));
     const [rows] = await s.q.query('SELECT COUNT(*) AS n FROM rq.t');
     expect(Number((rows as { n: unknown }[])[0]!.n)).toBe(4);
+  });
+
+  it('runs a statement of exactly RAW_QUERY_MAX bytes as one packet, and the session goes on', async () => {
+    const head = 'SELECT 7 AS seven /*';
+    const buf = Buffer.alloc(RAW_QUERY_OFFSET + RAW_QUERY_MAX, 0x2d);
+    buf.write(head, RAW_QUERY_OFFSET, 'latin1');
+    buf.write('*/', RAW_QUERY_OFFSET + RAW_QUERY_MAX - 2, 'latin1');
+    // what goes to the socket: one write of one whole packet
+    const conn = s.raw as unknown as { write(b: Buffer): void };
+    const writes: Buffer[] = [];
+    const write = conn.write;
+    conn.write = function (this: unknown, b: Buffer) {
+      writes.push(b);
+      return write.call(this, b);
+    };
+    try {
+      await rawQuery(s, buf, RAW_QUERY_MAX);
+    } finally {
+      conn.write = write;
+    }
+    expect(writes.map((w) => w.length)).toEqual([RAW_QUERY_MAX + 5]);
+    expect(writes[0]!.readUIntLE(0, 3)).toBe(RAW_QUERY_MAX + 1);
+    const [rows] = await s.q.query('SELECT 8 AS eight');
+    expect(Number((rows as { eight: unknown }[])[0]!.eight)).toBe(8);
+  });
+
+  it('lays out the packet as mysql2 does, with and without query attributes (MySQL 8.0.23+)', () => {
+    const buf = Buffer.alloc(RAW_QUERY_OFFSET + 3, 0xee);
+    buf.write('DO1', RAW_QUERY_OFFSET, 'latin1');
+    const plain = queryPacket(buf, 3, false);
+    plain.writeHeader(0);
+    expect([...plain.buffer]).toEqual([4, 0, 0, 0, 0x03, 0x44, 0x4f, 0x31]);
+    const withAttributes = queryPacket(buf, 3, true);
+    withAttributes.writeHeader(0);
+    expect([...withAttributes.buffer]).toEqual([6, 0, 0, 0, 0x03, 0x00, 0x01, 0x44, 0x4f, 0x31]);
+    expect(withAttributes.length()).toBe(10);
   });
 
   it('refuses a statement too long for one packet, before sending anything', async () => {

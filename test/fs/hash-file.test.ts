@@ -39,3 +39,23 @@ describe('hashFile', () => {
     await expect(hashFile(join(dir, 'nothing'))).rejects.toMatchObject({ code: 'ENOENT', message: expect.stringContaining('nothing') });
   });
 });
+
+describe('hashFile of an open file', () => {
+  it('hashes from the start with positioned reads: the shared offset does not move', async () => {
+    const { open } = await import('node:fs/promises');
+    const data = randomBytes(2_500_000);
+    const path = join(dir, 'open');
+    await writeFile(path, data);
+    const handle = await open(path, 'r');
+    try {
+      // another reader (zstd, in the loader) has moved the offset
+      await handle.read(Buffer.alloc(1000), 0, 1000, null);
+      expect(await hashFile(handle.fd)).toEqual({ size: data.length, sha256: createHash('sha256').update(data).digest('hex') });
+      const next = Buffer.alloc(10);
+      await handle.read(next, 0, 10, null);
+      expect(next).toEqual(data.subarray(1000, 1010));
+    } finally {
+      await handle.close();
+    }
+  });
+});
