@@ -5,6 +5,7 @@
  * Compression writes straight into a file, for both codecs, and any zstd or zcat reads it back.
  */
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,5 +63,28 @@ describe('zstd codec', () => {
     const tool = spawnSync(compression === 'zstd' ? 'zstd' : 'gzip', ['-d', '-c', path], { maxBuffer: 8 << 20 });
     expect(tool.status).toBe(0);
     expect(tool.stdout.equals(data)).toBe(true);
+  });
+
+  it('a zstd that fails while writing its file (a full disk) fails done, with its message, and throws nothing else', async () => {
+    const handle = await open('/dev/full', 'w');
+    try {
+      const c = compressInto('zstd', handle.fd);
+      let settled = false;
+      c.done.then(
+        () => (settled = true),
+        () => (settled = true),
+      );
+      // random bytes, so zstd has output to write early; writes go on as the chunk sink's would
+      const data = randomBytes(1 << 20);
+      for (let i = 0; i < 256 && !settled; i++) {
+        if (!c.input.write(data)) await Promise.race([new Promise((r) => c.input.once('drain', r)), c.done.catch(() => undefined)]);
+      }
+      // and one more into the program that is gone
+      c.input.write(data);
+      c.input.end();
+      await expect(c.done).rejects.toThrow(/zstd -1 -q -c/);
+    } finally {
+      await handle.close();
+    }
   });
 });
