@@ -1,9 +1,11 @@
 /**
  * Writes whole SQL statements into compressed chunk files and uploads each one.
  *
- * A chunk is compressed into a local temp file (zstd writes it itself), whose size and sha256 are
- * then read back from it, and handed to `storage.put` as a file source with `expected` {size,
- * sha256}: the Storage contract's retries need a source they can reopen, which a live SELECT is not. A chunk is cut at a
+ * A chunk is compressed into a local temp file (zstd writes it itself) and handed to `storage.put`
+ * as a file source (the Storage contract's retries need a source they can reopen, which a live
+ * SELECT is not); what `put` verified as stored, size and sha256, goes into the manifest. The file
+ * is not hashed here as well: its bytes come from the file either way, and the put reads them
+ * anyway (the local driver hard-links the file and reads it back). A chunk is cut at a
  * statement boundary once `chunkBytes` of SQL went into it. The upload of chunk n overlaps the
  * writing of chunk n+1; at most one upload per table is in flight, so disk use stays at about two
  * compressed chunks per table being dumped, and memory is flat (stream buffers only).
@@ -12,8 +14,6 @@ import { once } from 'node:events';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { VerificationError } from '../errors.js';
-import { hashFile, type FileFacts } from '../fs/hash-file.js';
 import { fileSource } from '../storage/file-source.js';
 import type { Storage } from '../storage/storage.js';
 import { compressInto, type FileCompressor } from './codec.js';
@@ -66,15 +66,15 @@ class ChunkFile {
     if (!more) await Promise.race([once(this.codec.input, 'drain'), this.codec.done]);
   }
 
-  /** the finished file's size and sha256, read back from it */
-  async finish(): Promise<FileFacts> {
+  /** the finished file's size */
+  async finish(): Promise<number> {
     this.codec.input.end();
     try {
       await this.codec.done;
+      return (await this.handle.stat()).size;
     } finally {
       await this.handle.close();
     }
-    return await hashFile(this.path);
   }
 
   abort(): void {
@@ -126,27 +126,20 @@ export class ChunkSink extends Writable {
     const file = this.#current;
     if (!file) return;
     this.#current = undefined;
-    const landed = await file.finish();
+    const size = await file.finish();
     const key = this.#o.keyOf(this.#n);
     // one upload in flight: wait for the previous one before starting the next
     await this.#upload;
-    const upload = this.#put(key, file.path, landed);
+    const upload = this.#put(key, file.path, size);
     upload.catch(() => undefined);
     this.#upload = upload;
   }
 
-  async #put(key: string, path: string, landed: { size: number; sha256: string }): Promise<void> {
+  async #put(key: string, path: string, size: number): Promise<void> {
     const full = `${this.#o.prefix}/${key}`;
     // a file source: a local storage on this filesystem takes the file as it is, without a copy
-    const result = await this.#o.storage.put(full, fileSource(path), {
-      expected: landed,
-      sizeHint: landed.size,
-      signal: this.#o.signal,
-    });
-    if (result.size !== landed.size || result.sha256 !== landed.sha256) {
-      throw new VerificationError(`${this.#o.storage.name}: ${full}: stored ${result.size} bytes sha256 ${result.sha256}, wrote ${landed.size} bytes sha256 ${landed.sha256}`, { retryable: false });
-    }
-    this.files.push({ key, size: landed.size, sha256: landed.sha256 });
+    const stored = await this.#o.storage.put(full, fileSource(path), { expected: { size }, sizeHint: size, signal: this.#o.signal });
+    this.files.push({ key, size: stored.size, sha256: stored.sha256 });
     await unlink(path).catch(() => undefined);
     this.#tmpFiles.delete(path);
   }

@@ -471,14 +471,14 @@ async function* statements(source: AsyncIterable<Buffer>, packet: { buffer: Buff
 
 /**
  * A data file, decompressed: its statements in `output`, and in `read` its size and sha256 once
- * all of it was read. A local zstd file is opened once, read by zstd itself from its start and
- * hashed in the hash worker with positioned reads of the same open file (so both see one file even
- * if the key were replaced meanwhile); anything else streams through here.
+ * all of it was read. A local file is opened once, decompressed from its start (zstd reads it
+ * itself) and hashed in the hash worker with positioned reads of the same open file (so both see
+ * one file even if the key were replaced meanwhile); anything else streams through here.
  */
 async function openDataFile(storage: Storage, full: string, compression: DumpCompression, signal?: AbortSignal): Promise<{ output: Readable; read: Promise<FileFacts>; abort(): void }> {
   const input = await storage.get(full, { signal });
   let file: { output: Readable; read: Promise<FileFacts>; abort(): void };
-  if (input.filePath !== undefined && compression === 'zstd') {
+  if (input.filePath !== undefined) {
     input.destroy();
     const handle = await open(input.filePath, 'r');
     let codec: ReturnType<typeof decompressFile>;

@@ -1,12 +1,14 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { Readable } from 'node:stream';
 import { join } from 'node:path';
 import type { Connection } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDump, listDumps, runDump, type DumpManifest } from '../../src/dump/index.js';
 import { DumpIntegrityError, DumpMismatchError } from '../../src/errors.js';
 import { createLocalStorage } from '../../src/storage/local/local-storage.js';
+import { createMemoryStorage } from '../../src/storage/memory/memory-storage.js';
 import type { Storage } from '../../src/storage/storage.js';
 import { runSqlFile, TRICKY_SQL } from '../support/mariadb-cli.js';
 import { startMariadb, stopAllMariadb, type MariadbServer } from '../support/mariadb.js';
@@ -135,6 +137,22 @@ describe('dump and load of the tricky fixture', () => {
     expect(nextB).toBeGreaterThan(1000);
     expect((nextB - 1000) % 7).toBe(0);
     expect(nextB).toBe(nextA);
+  });
+
+  it('loads from a storage that only streams (no local file to read): the same rows, checked', async () => {
+    const streamed = createMemoryStorage();
+    for await (const o of storage.list(`${manifest.prefix}/`)) {
+      const chunks: Buffer[] = [];
+      for await (const c of await storage.get(o.key)) chunks.push(c as Buffer);
+      await streamed.put(o.key, () => Readable.from([Buffer.concat(chunks)]));
+    }
+    const report = await loadDump({ storage: streamed, dumpPrefix: manifest.prefix, target: rootOf(b), tables: ['tricky.texts', 'tricky.no_pk'], renameDatabase: 'streamed' });
+    expect(report.tables.length).toBe(2);
+    expect(report.tables.every((t) => t.ok)).toBe(true);
+    const fa = await fingerprintDatabase(connA, 'tricky');
+    const fs = await fingerprintDatabase(connB, 'streamed');
+    expect(fs['texts']).toEqual(fa['texts']);
+    expect(fs['no_pk']).toEqual(fa['no_pk']);
   });
 
   it('loads chosen tables into another database name', async () => {
